@@ -1,0 +1,245 @@
+// The reference send/verify pair: SipHash cookies bound to the client's
+// address and port (the kernel's cookie), and the GnuTLS-compatible
+// HMAC-SHA1 mode.
+#include "dtls_cookie/cookie.hpp"
+
+#include <netinet/in.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <sys/socket.h>
+
+#include <cstring>
+
+#include "dtls_cookie/abi/siphash.h"
+#include "dtls_cookie/wire.hpp"
+
+namespace dtls_cookie {
+
+const char* strerror(int code) noexcept {
+  switch (code) {
+    case kSuccess: return "success";
+    case kErrUnexpectedPacketLength:
+      return "datagram truncated or its lengths disagree";
+    case kErrUnexpectedPacket:
+      return "datagram is not an unfragmented epoch-0 ClientHello";
+    case kErrInvalidRequest:
+      return "invalid request: missing key, null buffer or bad client data";
+    case kErrPushError: return "push function failed";
+    case kErrBadCookie: return "cookie absent or not valid";
+    default: return code >= 0 ? "success" : "unknown error";
+  }
+}
+
+client_identity client_identity_ipv4(const uint8_t addr[4],
+                                     uint16_t port_be) noexcept {
+  client_identity id;
+  id.addr[10] = 0xff;
+  id.addr[11] = 0xff;
+  std::memcpy(id.addr.data() + 12, addr, 4);
+  id.port_be = port_be;
+  return id;
+}
+
+client_identity client_identity_ipv6(const uint8_t addr[16],
+                                     uint16_t port_be) noexcept {
+  client_identity id;
+  std::memcpy(id.addr.data(), addr, 16);
+  id.port_be = port_be;
+  return id;
+}
+
+std::optional<client_identity> client_identity_from_sockaddr(
+    const void* sa, size_t sa_len) noexcept {
+  if (sa == nullptr || sa_len < sizeof(sa_family_t)) return std::nullopt;
+  sa_family_t family;
+  std::memcpy(&family, sa, sizeof family);
+  if (family == AF_INET && sa_len >= sizeof(sockaddr_in)) {
+    sockaddr_in in;
+    std::memcpy(&in, sa, sizeof in);
+    return client_identity_ipv4(
+        reinterpret_cast<const uint8_t*>(&in.sin_addr), in.sin_port);
+  }
+  if (family == AF_INET6 && sa_len >= sizeof(sockaddr_in6)) {
+    sockaddr_in6 in6;
+    std::memcpy(&in6, sa, sizeof in6);
+    return client_identity_ipv6(in6.sin6_addr.s6_addr, in6.sin6_port);
+  }
+  return std::nullopt;
+}
+
+dc_cookie make_cookie(const key& k, const client_identity& id) noexcept {
+  dc_mac_input in{};
+  std::memcpy(in.addr, id.addr.data(), sizeof in.addr);
+  in.port = id.port_be;
+  in.key_generation = htonl(k.generation);
+
+  dc_cookie c{};
+  c.key_generation = in.key_generation;
+  dc_store_le64(c.tag, dc_siphash24_24(k.bytes.data(),
+                                       reinterpret_cast<const __u8*>(&in)));
+  return c;
+}
+
+bool is_valid(cookie_status s) noexcept {
+  return s == cookie_status::valid_current ||
+         s == cookie_status::valid_previous;
+}
+
+cookie_status check_cookie(const key_set& keys, const client_identity& id,
+                           std::span<const uint8_t> cookie) noexcept {
+  if (cookie.empty()) return cookie_status::absent;
+  if (cookie.size() != DC_COOKIE_LEN) return cookie_status::wrong_length;
+  dc_cookie got;
+  std::memcpy(&got, cookie.data(), sizeof got);
+  const key* k = keys.find(ntohl(got.key_generation));
+  if (k == nullptr) return cookie_status::unknown_generation;
+  const dc_cookie want = make_cookie(*k, id);
+  if (CRYPTO_memcmp(want.tag, got.tag, DC_TAG_LEN) != 0)
+    return cookie_status::bad_tag;
+  return keys.is_current(*k) ? cookie_status::valid_current
+                             : cookie_status::valid_previous;
+}
+
+int cookie_send(const key_set* keys, const void* client_data,
+                size_t client_data_size, const prestate* prestate, void* ptr,
+                push_func push, uint16_t server_version) {
+  if (keys == nullptr || keys->empty() || push == nullptr)
+    return kErrInvalidRequest;
+  const auto id = client_identity_from_sockaddr(client_data, client_data_size);
+  if (!id) return kErrInvalidRequest;
+
+  const dc_cookie cookie = make_cookie(*keys->current(), *id);
+  const auto hvr = wire::build_hello_verify_request(
+      prestate ? prestate->record_seq : 0,
+      uint16_t(prestate ? prestate->hsk_write_seq : 0), server_version,
+      cookie);
+  const ssize_t ret = push(ptr, hvr.data(), hvr.size());
+  if (ret < 0) return kErrPushError;
+  return int(ret);
+}
+
+int cookie_verify(const key_set* keys, const void* client_data,
+                  size_t client_data_size, const void* msg, size_t msg_size,
+                  prestate* prestate) {
+  if (keys == nullptr || keys->empty() || msg == nullptr ||
+      prestate == nullptr)
+    return kErrInvalidRequest;
+  const auto id = client_identity_from_sockaddr(client_data, client_data_size);
+  if (!id) return kErrInvalidRequest;
+
+  const auto parsed = wire::parse_client_hello(
+      {static_cast<const uint8_t*>(msg), msg_size},
+      wire::parse_depth::up_to_cookie);
+  if (!parsed.ok()) {
+    switch (*parsed.reason) {
+      case wire::reject_reason::truncated:
+      case wire::reject_reason::bad_length:
+      case wire::reject_reason::session_id_too_long:
+        return kErrUnexpectedPacketLength;
+      default:
+        return kErrUnexpectedPacket;
+    }
+  }
+
+  const auto& ch = parsed.hello;
+  prestate->record_seq = ch.record.sequence;
+  prestate->hsk_read_seq = ch.handshake.message_seq;
+  prestate->hsk_write_seq = 0;
+  return is_valid(check_cookie(*keys, *id, ch.cookie)) ? kSuccess
+                                                       : kErrBadCookie;
+}
+
+namespace gnutls_compat {
+namespace {
+
+constexpr size_t kSessionIdLenOffset = DC_OFF_SESSION_ID_LEN;
+
+bool valid_key(const datum* key) {
+  return key != nullptr && key->data != nullptr && key->size != 0;
+}
+
+bool mac(const datum* key, const void* client_data, size_t client_data_size,
+         uint8_t out[kCookieLen]) {
+  uint8_t digest[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  static const uint8_t kEmpty = 0;
+  const void* data = client_data_size ? client_data : &kEmpty;
+  if (HMAC(EVP_sha1(), key->data, int(key->size),
+           static_cast<const uint8_t*>(data), client_data_size, digest,
+           &len) == nullptr)
+    return false;
+  std::memcpy(out, digest, kCookieLen);
+  return true;
+}
+
+bool valid_client_data(const void* data, size_t size) {
+  return (data != nullptr || size == 0) && size <= kMaxClientData;
+}
+
+}  // namespace
+
+int cookie_send(const datum* key, const void* client_data,
+                size_t client_data_size, const prestate* prestate, void* ptr,
+                push_func push) {
+  if (!valid_key(key) || push == nullptr ||
+      !valid_client_data(client_data, client_data_size))
+    return kErrInvalidRequest;
+
+  uint8_t rec[kRecordLen] = {};
+  rec[0] = DC_CONTENT_HANDSHAKE;
+  wire::store_be<2>(rec + 1, DC_VERSION_DTLS10);
+  // GnuTLS keeps only the low byte of the sequence numbers.
+  rec[10] = uint8_t(prestate ? prestate->record_seq : 0);
+  wire::store_be<2>(rec + 11, kRecordLen - DC_RECORD_HEADER_LEN);
+  uint8_t* hs = rec + DC_RECORD_HEADER_LEN;
+  hs[0] = DC_HS_HELLO_VERIFY_REQUEST;
+  wire::store_be<3>(hs + 1, 3 + kCookieLen);
+  hs[5] = uint8_t(prestate ? prestate->hsk_write_seq : 0);
+  wire::store_be<3>(hs + 9, 3 + kCookieLen);
+  uint8_t* body = hs + DC_HANDSHAKE_HEADER_LEN;
+  wire::store_be<2>(body, DC_VERSION_DTLS10);
+  body[2] = kCookieLen;
+  if (!mac(key, client_data, client_data_size, body + 3))
+    return kErrInvalidRequest;
+
+  const ssize_t ret = push(ptr, rec, sizeof rec);
+  if (ret < 0) return kErrPushError;
+  return int(ret);
+}
+
+int cookie_verify(const datum* key, const void* client_data,
+                  size_t client_data_size, const void* msg, size_t msg_size,
+                  prestate* prestate) {
+  if (!valid_key(key) || prestate == nullptr ||
+      !valid_client_data(client_data, client_data_size))
+    return kErrInvalidRequest;
+  if (msg == nullptr) return kErrInvalidRequest;
+  const uint8_t* m = static_cast<const uint8_t*>(msg);
+
+  // GnuTLS reads fixed offsets only: session_id length, then the cookie.
+  if (msg_size < kSessionIdLenOffset + 1) return kErrUnexpectedPacketLength;
+  const size_t sid_len = m[kSessionIdLenOffset];
+  if (sid_len > DC_MAX_SESSION_ID_LEN ||
+      msg_size < kSessionIdLenOffset + sid_len + 2)
+    return kErrUnexpectedPacketLength;
+  const size_t cookie_pos = kSessionIdLenOffset + 1 + sid_len;
+  const size_t cookie_len = m[cookie_pos];
+  if (msg_size < cookie_pos + cookie_len + 1)
+    return kErrUnexpectedPacketLength;
+
+  uint8_t want[kCookieLen];
+  if (!mac(key, client_data, client_data_size, want))
+    return kErrInvalidRequest;
+  if (cookie_len != kCookieLen ||
+      CRYPTO_memcmp(want, m + cookie_pos + 1, kCookieLen) != 0)
+    return kErrBadCookie;
+
+  prestate->record_seq = m[10];
+  prestate->hsk_read_seq = m[DC_RECORD_HEADER_LEN + 5];
+  prestate->hsk_write_seq = 0;
+  return kSuccess;
+}
+
+}  // namespace gnutls_compat
+}  // namespace dtls_cookie
