@@ -122,14 +122,15 @@ int cookie_send(const key_set* keys, const void* client_data,
 int cookie_verify(const key_set* keys, const void* client_data,
                   size_t client_data_size, const void* msg, size_t msg_size,
                   prestate* prestate) {
-  if (keys == nullptr || keys->empty() || msg == nullptr ||
+  // An empty datagram may come without a buffer; it is merely truncated.
+  if (keys == nullptr || keys->empty() || (msg == nullptr && msg_size != 0) ||
       prestate == nullptr)
     return kErrInvalidRequest;
   const auto id = client_identity_from_sockaddr(client_data, client_data_size);
   if (!id) return kErrInvalidRequest;
 
   const auto parsed = wire::parse_client_hello(
-      {static_cast<const uint8_t*>(msg), msg_size},
+      {msg_size ? static_cast<const uint8_t*>(msg) : nullptr, msg_size},
       wire::parse_depth::up_to_cookie);
   if (!parsed.ok()) {
     switch (*parsed.reason) {
