@@ -204,37 +204,42 @@ int cookie_send(const datum* key, const void* client_data,
   if (!mac(key, client_data, client_data_size, body + 3))
     return kErrInvalidRequest;
 
-  const ssize_t ret = push(ptr, rec, sizeof rec);
+  // GnuTLS keeps push's ssize_t in an int before testing its sign, so a
+  // value beyond int is cut to its low 32 bits first.
+  const int ret = int(push(ptr, rec, sizeof rec));
   if (ret < 0) return kErrPushError;
-  return int(ret);
+  return ret;
 }
 
 int cookie_verify(const datum* key, const void* client_data,
                   size_t client_data_size, const void* msg, size_t msg_size,
                   prestate* prestate) {
-  if (!valid_key(key) || prestate == nullptr ||
-      !valid_client_data(client_data, client_data_size))
-    return kErrInvalidRequest;
-  if (msg == nullptr) return kErrInvalidRequest;
+  if (!valid_key(key)) return kErrInvalidRequest;
   const uint8_t* m = static_cast<const uint8_t*>(msg);
 
-  // GnuTLS reads fixed offsets only: session_id length, then the cookie.
+  // GnuTLS reads fixed offsets only: session_id length, then the cookie,
+  // which at least one byte must follow. Each pointer is checked where
+  // GnuTLS first reads through it: every input it survives gets its return
+  // code, and one it would crash on gets kErrInvalidRequest.
   if (msg_size < kSessionIdLenOffset + 1) return kErrUnexpectedPacketLength;
+  if (m == nullptr) return kErrInvalidRequest;
   const size_t sid_len = m[kSessionIdLenOffset];
   if (sid_len > DC_MAX_SESSION_ID_LEN ||
       msg_size < kSessionIdLenOffset + sid_len + 2)
     return kErrUnexpectedPacketLength;
   const size_t cookie_pos = kSessionIdLenOffset + 1 + sid_len;
   const size_t cookie_len = m[cookie_pos];
-  if (msg_size < cookie_pos + cookie_len + 1)
+  if (msg_size < cookie_pos + 1 + cookie_len + 1)
     return kErrUnexpectedPacketLength;
+  if (cookie_len != kCookieLen) return kErrBadCookie;
 
   uint8_t want[kCookieLen];
-  if (!mac(key, client_data, client_data_size, want))
+  if (!valid_client_data(client_data, client_data_size) ||
+      !mac(key, client_data, client_data_size, want))
     return kErrInvalidRequest;
-  if (cookie_len != kCookieLen ||
-      CRYPTO_memcmp(want, m + cookie_pos + 1, kCookieLen) != 0)
+  if (CRYPTO_memcmp(want, m + cookie_pos + 1, kCookieLen) != 0)
     return kErrBadCookie;
+  if (prestate == nullptr) return kErrInvalidRequest;
 
   prestate->record_seq = m[10];
   prestate->hsk_read_seq = m[DC_RECORD_HEADER_LEN + 5];
