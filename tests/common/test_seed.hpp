@@ -15,8 +15,8 @@ inline uint32_t test_seed(uint32_t fallback = 20261203u) {
 }
 
 inline std::string seed_note(uint32_t seed) {
-  return "seed " + std::to_string(seed) + " (rerun with DC_TEST_SEED=" +
-         std::to_string(seed) + ")";
+  return "seed " + std::to_string(seed) +
+         " (rerun with DC_TEST_SEED=" + std::to_string(seed) + ")";
 }
 
 }  // namespace dtls_cookie::testing

@@ -74,19 +74,16 @@ TEST(CookieSipHash, HelloVerifyRequestLayout) {
   const auto peer = v4("192.0.2.1", 5000);
   const dc::prestate ps{0x123456789abcull, 0, 0x0102};
   bytes hvr;
-  ASSERT_EQ(dc::cookie_send(&keys, &peer, sizeof peer, &ps, &hvr, capture),
-            40);
+  ASSERT_EQ(dc::cookie_send(&keys, &peer, sizeof peer, &ps, &hvr, capture), 40);
   // Record and handshake headers written out by hand from RFC 6347.
-  const bytes want_head = {22,   0xfe, 0xff, 0,    0,    0x12, 0x34,
-                           0x56, 0x78, 0x9a, 0xbc, 0,    27,   3,
-                           0,    0,    15,   0x01, 0x02, 0,    0,
-                           0,    0,    0,    15,   0xfe, 0xff, 12};
+  const bytes want_head = {
+      22, 0xfe, 0xff, 0, 0, 0x12, 0x34, 0x56, 0x78, 0x9a, 0xbc, 0, 27, 3, 0, 0,
+      15, 0x01, 0x02, 0, 0, 0,    0,    0,    15,   0xfe, 0xff, 12};
   EXPECT_EQ(bytes(hvr.begin(), hvr.begin() + 28), want_head);
   // The cookie: generation, then the SipHash tag of the client identity.
-  EXPECT_EQ(bytes(hvr.begin() + 28, hvr.begin() + 32),
-            (bytes{0, 0, 0, 7}));
-  uint8_t input[24] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 192, 0,
-                       2, 1, 0x13, 0x88, 0, 0, 0, 0, 0, 7};
+  EXPECT_EQ(bytes(hvr.begin() + 28, hvr.begin() + 32), (bytes{0, 0, 0, 7}));
+  uint8_t input[24] = {0,   0, 0, 0, 0,    0,    0, 0, 0, 0, 0xff, 0xff,
+                       192, 0, 2, 1, 0x13, 0x88, 0, 0, 0, 0, 0,    7};
   uint8_t tag[8];
   dc_store_le64(tag, dc_siphash24(keys.current()->bytes.data(), input, 24));
   EXPECT_EQ(bytes(hvr.begin() + 32, hvr.end()), bytes(tag, tag + 8));
@@ -101,11 +98,9 @@ TEST(CookieSipHash, RoundTripIPv4AndIPv6) {
        {std::pair<const void*, size_t>{&a4, sizeof a4}, {&a6, sizeof a6}}) {
     bytes hvr;
     ASSERT_GT(dc::cookie_send(&keys, sa, len, nullptr, &hvr, capture), 0);
-    const auto ch = hello(bytes(hvr.end() - DC_COOKIE_LEN, hvr.end()), 513,
-                          1);
+    const auto ch = hello(bytes(hvr.end() - DC_COOKIE_LEN, hvr.end()), 513, 1);
     dc::prestate ps{};
-    EXPECT_EQ(dc::cookie_verify(&keys, sa, len, ch.data(), ch.size(), &ps),
-              0);
+    EXPECT_EQ(dc::cookie_verify(&keys, sa, len, ch.data(), ch.size(), &ps), 0);
     EXPECT_EQ(ps.record_seq, 513u);
     EXPECT_EQ(ps.hsk_read_seq, 1u);
     EXPECT_EQ(ps.hsk_write_seq, 0u);
@@ -133,18 +128,18 @@ TEST(CookieSipHash, RotationWindow) {
   dc::prestate ps{};
 
   dc::rotate_random(keys);  // issuing key is now the previous one
-  EXPECT_EQ(dc::cookie_verify(&keys, &peer, sizeof peer, ch.data(), ch.size(),
-                              &ps),
-            0);
-  EXPECT_EQ(dc::check_cookie(keys, *dc::client_identity_from_sockaddr(
-                                       &peer, sizeof peer),
-                             {ch.data() + 61, DC_COOKIE_LEN}),
+  EXPECT_EQ(
+      dc::cookie_verify(&keys, &peer, sizeof peer, ch.data(), ch.size(), &ps),
+      0);
+  EXPECT_EQ(dc::check_cookie(
+                keys, *dc::client_identity_from_sockaddr(&peer, sizeof peer),
+                {ch.data() + 61, DC_COOKIE_LEN}),
             dc::cookie_status::valid_previous);
 
   dc::rotate_random(keys);  // two rotations ago: refused
-  EXPECT_EQ(dc::cookie_verify(&keys, &peer, sizeof peer, ch.data(), ch.size(),
-                              &ps),
-            dc::kErrBadCookie);
+  EXPECT_EQ(
+      dc::cookie_verify(&keys, &peer, sizeof peer, ch.data(), ch.size(), &ps),
+      dc::kErrBadCookie);
 }
 
 TEST(CookieSipHash, BoundToAddressAndPort) {
@@ -199,13 +194,12 @@ TEST(CookieSipHash, BadCookieFillsPrestateForTheEcho) {
   const uint64_t seq = (1ull << 40) + 0x1234;  // above 2^32
   const auto ch = hello({}, seq, 0);
   dc::prestate ps{};
-  ASSERT_EQ(dc::cookie_verify(&keys, &peer, sizeof peer, ch.data(), ch.size(),
-                              &ps),
-            dc::kErrBadCookie);
+  ASSERT_EQ(
+      dc::cookie_verify(&keys, &peer, sizeof peer, ch.data(), ch.size(), &ps),
+      dc::kErrBadCookie);
   EXPECT_EQ(ps.record_seq, seq);
   bytes hvr;
-  ASSERT_EQ(dc::cookie_send(&keys, &peer, sizeof peer, &ps, &hvr, capture),
-            40);
+  ASSERT_EQ(dc::cookie_send(&keys, &peer, sizeof peer, &ps, &hvr, capture), 40);
   EXPECT_EQ(dc::wire::load_be<6>(&hvr[5]), seq);
 }
 
@@ -216,9 +210,9 @@ TEST(CookieSipHash, VerifyRefusesWhatIsNotAClientHello) {
   const dc::prestate sentinel{0xdead, 0xbeef, 0xf00d};
   const auto check = [&](const bytes& d, int want) {
     dc::prestate ps = sentinel;
-    EXPECT_EQ(dc::cookie_verify(&keys, &peer, sizeof peer, d.data(), d.size(),
-                                &ps),
-              want);
+    EXPECT_EQ(
+        dc::cookie_verify(&keys, &peer, sizeof peer, d.data(), d.size(), &ps),
+        want);
     EXPECT_EQ(ps.record_seq, sentinel.record_seq);
   };
   const auto good = hello({});
@@ -262,29 +256,27 @@ TEST(CookieSipHash, BadInputGetsDocumentedCodes) {
             dc::kErrInvalidRequest);
   EXPECT_EQ(dc::cookie_send(&keys, &peer, sizeof peer, &ps, &out, nullptr),
             dc::kErrInvalidRequest);
-  EXPECT_EQ(dc::cookie_send(&keys, &peer, sizeof peer, &ps, &out,
-                            failing_push),
+  EXPECT_EQ(dc::cookie_send(&keys, &peer, sizeof peer, &ps, &out, failing_push),
             dc::kErrPushError);
   // Client data too small for its family, or of an unknown family.
-  EXPECT_EQ(dc::cookie_send(&keys, &peer, sizeof peer - 1, &ps, &out,
-                            capture),
+  EXPECT_EQ(dc::cookie_send(&keys, &peer, sizeof peer - 1, &ps, &out, capture),
             dc::kErrInvalidRequest);
   sockaddr_storage unix_like{};
   unix_like.ss_family = AF_UNIX;
-  EXPECT_EQ(dc::cookie_send(&keys, &unix_like, sizeof unix_like, &ps, &out,
-                            capture),
-            dc::kErrInvalidRequest);
+  EXPECT_EQ(
+      dc::cookie_send(&keys, &unix_like, sizeof unix_like, &ps, &out, capture),
+      dc::kErrInvalidRequest);
   // An oversized sockaddr_storage holding an IPv4 address is fine.
   sockaddr_storage big{};
   std::memcpy(&big, &peer, sizeof peer);
   EXPECT_EQ(dc::cookie_send(&keys, &big, sizeof big, &ps, &out, capture), 40);
 
-  EXPECT_EQ(dc::cookie_verify(nullptr, &peer, sizeof peer, ch.data(),
-                              ch.size(), &ps),
-            dc::kErrInvalidRequest);
-  EXPECT_EQ(dc::cookie_verify(&empty, &peer, sizeof peer, ch.data(),
-                              ch.size(), &ps),
-            dc::kErrInvalidRequest);
+  EXPECT_EQ(
+      dc::cookie_verify(nullptr, &peer, sizeof peer, ch.data(), ch.size(), &ps),
+      dc::kErrInvalidRequest);
+  EXPECT_EQ(
+      dc::cookie_verify(&empty, &peer, sizeof peer, ch.data(), ch.size(), &ps),
+      dc::kErrInvalidRequest);
   EXPECT_EQ(dc::cookie_verify(&keys, &peer, sizeof peer, nullptr, 100, &ps),
             dc::kErrInvalidRequest);
   EXPECT_EQ(dc::cookie_verify(&keys, &peer, sizeof peer, ch.data(), ch.size(),
@@ -293,9 +285,9 @@ TEST(CookieSipHash, BadInputGetsDocumentedCodes) {
   EXPECT_EQ(dc::cookie_verify(&keys, nullptr, 0, ch.data(), ch.size(), &ps),
             dc::kErrInvalidRequest);
 
-  for (int code : {dc::kErrUnexpectedPacketLength, dc::kErrUnexpectedPacket,
-                   dc::kErrInvalidRequest, dc::kErrPushError,
-                   dc::kErrBadCookie, -12345})
+  for (int code :
+       {dc::kErrUnexpectedPacketLength, dc::kErrUnexpectedPacket,
+        dc::kErrInvalidRequest, dc::kErrPushError, dc::kErrBadCookie, -12345})
     EXPECT_STRNE(dc::strerror(code), "success") << code;
 }
 

@@ -91,20 +91,20 @@ TEST(FleetKeys, DerivationIsHkdfSha256) {
   EVP_PKEY_CTX* ctx = EVP_PKEY_CTX_new_id(EVP_PKEY_HKDF, nullptr);
   ASSERT_NE(ctx, nullptr);
   const std::string salt = "dtls-cookie fleet key v1";
-  const std::string info = std::string("cookie key epoch ") +
-                           std::string("\x01\x02\x03\x04", 4);
+  const std::string info =
+      std::string("cookie key epoch ") + std::string("\x01\x02\x03\x04", 4);
   ASSERT_EQ(EVP_PKEY_derive_init(ctx), 1);
   ASSERT_EQ(EVP_PKEY_CTX_set_hkdf_md(ctx, EVP_sha256()), 1);
-  ASSERT_EQ(EVP_PKEY_CTX_set1_hkdf_salt(
-                ctx, reinterpret_cast<const uint8_t*>(salt.data()),
-                int(salt.size())),
-            1);
+  ASSERT_EQ(
+      EVP_PKEY_CTX_set1_hkdf_salt(
+          ctx, reinterpret_cast<const uint8_t*>(salt.data()), int(salt.size())),
+      1);
   ASSERT_EQ(EVP_PKEY_CTX_set1_hkdf_key(ctx, secret.data(), int(secret.size())),
             1);
-  ASSERT_EQ(EVP_PKEY_CTX_add1_hkdf_info(
-                ctx, reinterpret_cast<const uint8_t*>(info.data()),
-                int(info.size())),
-            1);
+  ASSERT_EQ(
+      EVP_PKEY_CTX_add1_hkdf_info(
+          ctx, reinterpret_cast<const uint8_t*>(info.data()), int(info.size())),
+      1);
   uint8_t want[16];
   size_t len = sizeof want;
   ASSERT_EQ(EVP_PKEY_derive(ctx, want, &len), 1);

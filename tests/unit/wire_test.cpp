@@ -2,6 +2,8 @@
 // classification the responder applies, and the HelloVerifyRequest bytes.
 #include <gtest/gtest.h>
 
+#include <cstdio>
+#include <string>
 #include <vector>
 
 #include "dtls_cookie/packet.hpp"
@@ -28,9 +30,9 @@ TEST(Wire, ParsesFields) {
   ch.random.fill(0x77);
   ch.session_id = bytes(32, 0x01);
   ch.cookie = bytes(255, 0x02);
-  ch.extensions = std::vector<extension>{{0x000a, {0, 2, 0, 23}},
-                                         dc::packet::supported_versions(
-                                             {DC_VERSION_DTLS12})};
+  ch.extensions = std::vector<extension>{
+      {0x000a, {0, 2, 0, 23}},
+      dc::packet::supported_versions({DC_VERSION_DTLS12})};
   const auto d = dc::packet::build(ch);
   const auto r = wire::parse_client_hello(d);
   ASSERT_TRUE(r.ok()) << wire::to_string(*r.reason);
@@ -166,12 +168,50 @@ TEST(Wire, HelloVerifyRequestBytes) {
   for (int i = 0; i < DC_TAG_LEN; ++i) c.tag[i] = uint8_t(0xa0 + i);
   const auto hvr = wire::build_hello_verify_request(0x0102030405060708ull, 0,
                                                     DC_VERSION_DTLS12, c);
-  const bytes want = {22,   0xfe, 0xfd, 0,    0,    0x03, 0x04, 0x05, 0x06,
-                      0x07, 0x08, 0,    27,   3,    0,    0,    15,   0,
-                      0,    0,    0,    0,    0,    0,    15,   0xfe, 0xfd,
-                      12,   1,    2,    3,    4,    0xa0, 0xa1, 0xa2, 0xa3,
-                      0xa4, 0xa5, 0xa6, 0xa7};
+  const bytes want = {22,   0xfe, 0xfd, 0,    0,    0x03, 0x04, 0x05,
+                      0x06, 0x07, 0x08, 0,    27,   3,    0,    0,
+                      15,   0,    0,    0,    0,    0,    0,    0,
+                      15,   0xfe, 0xfd, 12,   1,    2,    3,    4,
+                      0xa0, 0xa1, 0xa2, 0xa3, 0xa4, 0xa5, 0xa6, 0xa7};
   EXPECT_EQ(bytes(hvr.begin(), hvr.end()), want);
+}
+
+}  // namespace
+
+namespace {
+
+bytes read_file(const std::string& path) {
+  FILE* f = std::fopen(path.c_str(), "rb");
+  bytes out;
+  if (!f) return out;
+  int c;
+  while ((c = std::fgetc(f)) != EOF) out.push_back(uint8_t(c));
+  std::fclose(f);
+  return out;
+}
+
+// ClientHellos captured from real clients parse completely, and the ones
+// that answered a HelloVerifyRequest carry its 16-byte GnuTLS-style cookie.
+TEST(Wire, CapturedClientHellosParse) {
+  int parsed = 0;
+  for (const char* client : {"openssl-dtls1_2", "openssl-dtls1_0",
+                             "gnutls-dtls1_2", "gnutls-dtls1_0"}) {
+    for (const char* which : {"first", "second"}) {
+      const std::string path = std::string(DC_TEST_DATA_DIR) +
+                               "/client-hellos/" + client + "." + which +
+                               ".bin";
+      const bytes d = read_file(path);
+      ASSERT_FALSE(d.empty()) << path;
+      const auto r = wire::parse_client_hello(d);
+      ASSERT_TRUE(r.ok()) << path << ": " << wire::to_string(*r.reason);
+      EXPECT_EQ(wire::classify(d).cls, wire::datagram_class::client_hello);
+      EXPECT_FALSE(r.hello.offers_dtls13) << path;
+      EXPECT_EQ(r.hello.cookie.size(), std::string(which) == "first" ? 0u : 16u)
+          << path;
+      ++parsed;
+    }
+  }
+  EXPECT_EQ(parsed, 8);
 }
 
 }  // namespace

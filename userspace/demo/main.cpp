@@ -26,7 +26,7 @@ ssize_t capture(void* ptr, const void* data, size_t size) {
 std::vector<uint8_t> client_hello(uint64_t seq, std::span<const uint8_t> ck) {
   std::vector<uint8_t> body = {0xfe, 0xfd};
   body.resize(body.size() + 32, 0x42);  // random
-  body.push_back(0);                     // session_id
+  body.push_back(0);                    // session_id
   body.push_back(uint8_t(ck.size()));
   body.insert(body.end(), ck.begin(), ck.end());
   for (uint8_t b : {0x00, 0x02, 0xc0, 0x2b, 0x01, 0x00}) body.push_back(b);
@@ -63,8 +63,8 @@ int main() {
   std::vector<uint8_t> hvr;
   rc = dc::cookie_send(&keys, &peer, sizeof peer, &ps, &hvr, capture);
   const auto parsed_seq = dc::wire::load_be<6>(&hvr[5]);
-  std::printf("HelloVerifyRequest: %d bytes, record sequence %llu echoed\n",
-              rc, static_cast<unsigned long long>(parsed_seq));
+  std::printf("HelloVerifyRequest: %d bytes, record sequence %llu echoed\n", rc,
+              static_cast<unsigned long long>(parsed_seq));
 
   const std::span<const uint8_t> cookie(&hvr[DC_HVR_LEN - DC_COOKIE_LEN],
                                         DC_COOKIE_LEN);
@@ -72,14 +72,13 @@ int main() {
   const auto second = client_hello(301, cookie);
   rc = dc::cookie_verify(&keys, &peer, sizeof peer, second.data(),
                          second.size(), &ps);
-  std::printf("second ClientHello after a rotation: verify -> %d (%s), "
-              "prestate record_seq %llu\n",
-              rc, dc::strerror(rc),
-              static_cast<unsigned long long>(ps.record_seq));
+  std::printf(
+      "second ClientHello after a rotation: verify -> %d (%s), "
+      "prestate record_seq %llu\n",
+      rc, dc::strerror(rc), static_cast<unsigned long long>(ps.record_seq));
 
   responder* skel = responder__open();
-  std::printf("embedded XDP program: %s\n",
-              skel ? "opened" : "failed to open");
+  std::printf("embedded XDP program: %s\n", skel ? "opened" : "failed to open");
   responder__destroy(skel);
   return rc == 0 && skel ? 0 : 1;
 }

@@ -32,9 +32,9 @@ std::string openssl_error(const char* call) {
 }
 
 uint64_t to_unix_ns(std::chrono::system_clock::time_point t) {
-  return uint64_t(std::chrono::duration_cast<std::chrono::nanoseconds>(
-                      t.time_since_epoch())
-                      .count());
+  return uint64_t(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch())
+          .count());
 }
 
 dc_key to_abi_key(const std::optional<key>& k) {
@@ -140,14 +140,13 @@ key fleet_secret::derive(uint32_t epoch) const {
   char digest[] = "SHA256";
   OSSL_PARAM params[] = {
       OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, digest, 0),
-      OSSL_PARAM_construct_octet_string(
-          OSSL_KDF_PARAM_KEY, const_cast<uint8_t*>(secret_.data()),
-          secret_.size()),
-      OSSL_PARAM_construct_octet_string(
-          OSSL_KDF_PARAM_SALT, const_cast<char*>(kHkdfSalt),
-          sizeof kHkdfSalt - 1),
-      OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, info,
-                                        sizeof info),
+      OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY,
+                                        const_cast<uint8_t*>(secret_.data()),
+                                        secret_.size()),
+      OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SALT,
+                                        const_cast<char*>(kHkdfSalt),
+                                        sizeof kHkdfSalt - 1),
+      OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, info, sizeof info),
       OSSL_PARAM_construct_end(),
   };
   key k;

@@ -36,7 +36,7 @@ bool bad_source(const dc_config& cfg, const packet::udp_frame& f) {
   if (f.src_port == 0) return true;
   const auto& s = f.src_ip.mapped;
   if (f.src_ip.v6) {
-    static const uint8_t kMappedPrefix[12] = {0, 0, 0, 0, 0, 0,
+    static const uint8_t kMappedPrefix[12] = {0, 0, 0, 0, 0,    0,
                                               0, 0, 0, 0, 0xff, 0xff};
     bool zero12 = true;
     for (int i = 0; i < 15; ++i) zero12 = zero12 && s[i] == 0;
@@ -48,8 +48,7 @@ bool bad_source(const dc_config& cfg, const packet::udp_frame& f) {
     if (a == 0 || a == 127 || a >= 224) return true;
   }
   if (f.src_ip == f.dst_ip) return true;
-  for (uint32_t i = 0; i < cfg.local_addr_count && i < DC_MAX_LOCAL_ADDRS;
-       ++i)
+  for (uint32_t i = 0; i < cfg.local_addr_count && i < DC_MAX_LOCAL_ADDRS; ++i)
     if (std::memcmp(cfg.local_addrs[i], s.data(), 16) == 0) return true;
   return false;
 }
@@ -66,51 +65,76 @@ std::vector<uint8_t> answer(const dc_config& cfg, const key& current,
   const client_identity id{request.src_ip.mapped, htobe16(request.src_port)};
   const auto hvr = wire::build_hello_verify_request(
       ch.record.sequence, 0, cfg.server_version, make_cookie(current, id));
-  return packet::build(
-      packet::reply_to(request, {hvr.begin(), hvr.end()}));
+  return packet::build(packet::reply_to(request, {hvr.begin(), hvr.end()}));
 }
 
 }  // namespace
 
 dc_counter verdict_counter(uint32_t verdict) {
   switch (verdict) {
-    case XDP_PASS: return DC_CNT_XDP_PASS;
-    case XDP_DROP: return DC_CNT_XDP_DROP;
-    case XDP_TX: return DC_CNT_XDP_TX;
-    default: return DC_CNT_XDP_ABORTED;
+    case XDP_PASS:
+      return DC_CNT_XDP_PASS;
+    case XDP_DROP:
+      return DC_CNT_XDP_DROP;
+    case XDP_TX:
+      return DC_CNT_XDP_TX;
+    default:
+      return DC_CNT_XDP_ABORTED;
   }
 }
 
 const char* counter_name(dc_counter c) {
   switch (c) {
-    case DC_CNT_XDP_PASS: return "xdp_pass";
-    case DC_CNT_XDP_DROP: return "xdp_drop";
-    case DC_CNT_XDP_TX: return "xdp_tx";
-    case DC_CNT_XDP_ABORTED: return "xdp_aborted";
-    case DC_CNT_NOT_OURS: return "not_ours";
-    case DC_CNT_ANSWERED_NO_COOKIE: return "answered_no_cookie";
-    case DC_CNT_ANSWERED_BAD_COOKIE: return "answered_bad_cookie";
-    case DC_CNT_VALID_COOKIE_CURRENT: return "valid_cookie_current";
-    case DC_CNT_VALID_COOKIE_PREVIOUS: return "valid_cookie_previous";
-    case DC_CNT_BAD_SOURCE: return "bad_source";
-    case DC_CNT_ESTABLISHED: return "established";
-    case DC_CNT_FRAGMENTED: return "fragmented";
-    case DC_CNT_DTLS13: return "dtls13";
-    case DC_CNT_MALFORMED: return "malformed";
-    case DC_CNT_NO_KEYS: return "no_keys";
-    case DC_CNT_TX_FAILED: return "tx_failed";
-    case DC_CNT_MAX: break;
+    case DC_CNT_XDP_PASS:
+      return "xdp_pass";
+    case DC_CNT_XDP_DROP:
+      return "xdp_drop";
+    case DC_CNT_XDP_TX:
+      return "xdp_tx";
+    case DC_CNT_XDP_ABORTED:
+      return "xdp_aborted";
+    case DC_CNT_NOT_OURS:
+      return "not_ours";
+    case DC_CNT_ANSWERED_NO_COOKIE:
+      return "answered_no_cookie";
+    case DC_CNT_ANSWERED_BAD_COOKIE:
+      return "answered_bad_cookie";
+    case DC_CNT_VALID_COOKIE_CURRENT:
+      return "valid_cookie_current";
+    case DC_CNT_VALID_COOKIE_PREVIOUS:
+      return "valid_cookie_previous";
+    case DC_CNT_BAD_SOURCE:
+      return "bad_source";
+    case DC_CNT_ESTABLISHED:
+      return "established";
+    case DC_CNT_FRAGMENTED:
+      return "fragmented";
+    case DC_CNT_DTLS13:
+      return "dtls13";
+    case DC_CNT_MALFORMED:
+      return "malformed";
+    case DC_CNT_NO_KEYS:
+      return "no_keys";
+    case DC_CNT_TX_FAILED:
+      return "tx_failed";
+    case DC_CNT_MAX:
+      break;
   }
   return "unknown";
 }
 
 const char* verdict_name(uint32_t verdict) {
   switch (verdict) {
-    case XDP_ABORTED: return "XDP_ABORTED";
-    case XDP_DROP: return "XDP_DROP";
-    case XDP_PASS: return "XDP_PASS";
-    case XDP_TX: return "XDP_TX";
-    case XDP_REDIRECT: return "XDP_REDIRECT";
+    case XDP_ABORTED:
+      return "XDP_ABORTED";
+    case XDP_DROP:
+      return "XDP_DROP";
+    case XDP_PASS:
+      return "XDP_PASS";
+    case XDP_TX:
+      return "XDP_TX";
+    case XDP_REDIRECT:
+      return "XDP_REDIRECT";
   }
   return "XDP_?";
 }
@@ -226,8 +250,7 @@ outcome run(const dc_config& cfg, const key_set& keys,
   }
 
   // 9. The answer.
-  return {XDP_TX, reason,
-          answer(cfg, *keys.current(), req, full.hello)};
+  return {XDP_TX, reason, answer(cfg, *keys.current(), req, full.hello)};
 }
 
 }  // namespace dtls_cookie::model

@@ -58,7 +58,8 @@ ip_addr ip_addr::v6_bytes(const uint8_t a[16]) {
 
 uint32_t csum_add(uint32_t sum, std::span<const uint8_t> data) {
   size_t i = 0;
-  for (; i + 1 < data.size(); i += 2) sum += uint32_t(data[i] << 8 | data[i + 1]);
+  for (; i + 1 < data.size(); i += 2)
+    sum += uint32_t(data[i] << 8 | data[i + 1]);
   if (i < data.size()) sum += uint32_t(data[i] << 8);
   return sum;
 }

@@ -63,25 +63,37 @@ std::optional<reject_reason> walk_extensions(const uint8_t* p,
 
 std::string_view to_string(reject_reason reason) noexcept {
   switch (reason) {
-    case reject_reason::truncated: return "truncated";
-    case reject_reason::not_handshake: return "not a handshake record";
-    case reject_reason::epoch_not_zero: return "epoch is not 0";
-    case reject_reason::bad_record_version: return "bad record version";
-    case reject_reason::not_client_hello: return "not a ClientHello";
-    case reject_reason::fragmented: return "fragmented ClientHello";
-    case reject_reason::bad_length: return "inconsistent length fields";
-    case reject_reason::bad_client_version: return "bad client_version";
-    case reject_reason::session_id_too_long: return "session_id over 32 bytes";
-    case reject_reason::bad_cipher_suites: return "bad cipher_suites";
-    case reject_reason::bad_compression: return "bad compression_methods";
-    case reject_reason::bad_extensions: return "bad extensions";
-    case reject_reason::too_many_extensions: return "too many extensions";
+    case reject_reason::truncated:
+      return "truncated";
+    case reject_reason::not_handshake:
+      return "not a handshake record";
+    case reject_reason::epoch_not_zero:
+      return "epoch is not 0";
+    case reject_reason::bad_record_version:
+      return "bad record version";
+    case reject_reason::not_client_hello:
+      return "not a ClientHello";
+    case reject_reason::fragmented:
+      return "fragmented ClientHello";
+    case reject_reason::bad_length:
+      return "inconsistent length fields";
+    case reject_reason::bad_client_version:
+      return "bad client_version";
+    case reject_reason::session_id_too_long:
+      return "session_id over 32 bytes";
+    case reject_reason::bad_cipher_suites:
+      return "bad cipher_suites";
+    case reject_reason::bad_compression:
+      return "bad compression_methods";
+    case reject_reason::bad_extensions:
+      return "bad extensions";
+    case reject_reason::too_many_extensions:
+      return "too many extensions";
   }
   return "unknown";
 }
 
-parse_result parse_client_hello(std::span<const uint8_t> d,
-                                parse_depth depth) {
+parse_result parse_client_hello(std::span<const uint8_t> d, parse_depth depth) {
   parse_result res;
   auto fail = [&res](reject_reason r) {
     res.reason = r;
@@ -109,8 +121,7 @@ parse_result parse_client_hello(std::span<const uint8_t> d,
   // The record must fit in the datagram and hold the whole message.
   if (ch.record.length > d.size() - DC_RECORD_HEADER_LEN)
     return fail(reject_reason::truncated);
-  if (size_t(DC_HANDSHAKE_HEADER_LEN) + ch.handshake.length >
-      ch.record.length)
+  if (size_t(DC_HANDSHAKE_HEADER_LEN) + ch.handshake.length > ch.record.length)
     return fail(reject_reason::bad_length);
 
   const uint8_t* const body = d.data() + DC_OFF_CLIENT_VERSION;
