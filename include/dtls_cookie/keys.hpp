@@ -96,4 +96,32 @@ class fleet_secret {
   std::vector<uint8_t> secret_;
 };
 
+// Where a server gets the keys to verify cookies with: the live keys of the
+// XDP responder on this host (pinned key map), or fleet keys derived from a
+// secret file on hosts without it. Called once per datagram to verify, so an
+// implementation caches and refreshes on its own schedule.
+class key_source {
+ public:
+  virtual ~key_source() = default;
+  // The key set in force now; empty when none is available.
+  virtual key_set keys() = 0;
+};
+
+// Fleet keys from a secret file, recomputed when the epoch changes.
+class fleet_key_source final : public key_source {
+ public:
+  using clock_fn = std::chrono::system_clock::time_point (*)();
+
+  fleet_key_source(fleet_secret secret, std::chrono::seconds interval,
+                   clock_fn clock = &std::chrono::system_clock::now);
+  key_set keys() override;
+
+ private:
+  fleet_secret secret_;
+  std::chrono::seconds interval_;
+  clock_fn clock_;
+  std::optional<uint32_t> epoch_;
+  key_set cached_;
+};
+
 }  // namespace dtls_cookie

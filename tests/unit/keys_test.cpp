@@ -144,3 +144,25 @@ TEST(FleetKeys, EpochArithmetic) {
 }
 
 }  // namespace
+
+namespace {
+
+std::chrono::system_clock::time_point fake_now;
+std::chrono::system_clock::time_point fake_clock() { return fake_now; }
+
+TEST(FleetKeys, KeySourceFollowsTheClock) {
+  const dc::fleet_secret secret(std::vector<uint8_t>(24, 7));
+  dc::fleet_key_source source(secret, 60s, &fake_clock);
+  fake_now = std::chrono::system_clock::time_point(6000s);
+  const auto first = source.keys();
+  EXPECT_EQ(first.current()->generation, 100u);
+  fake_now += 59s;
+  EXPECT_EQ(source.keys(), first);
+  fake_now += 1s;
+  const auto second = source.keys();
+  EXPECT_EQ(second.current()->generation, 101u);
+  EXPECT_EQ(*second.previous(), *first.current());
+  EXPECT_EQ(second, secret.key_set_at(fake_now, 60s));
+}
+
+}  // namespace

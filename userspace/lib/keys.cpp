@@ -175,4 +175,21 @@ key_set fleet_secret::key_set_at(std::chrono::system_clock::time_point now,
   return key_set(current, previous);
 }
 
+fleet_key_source::fleet_key_source(fleet_secret secret,
+                                   std::chrono::seconds interval,
+                                   clock_fn clock)
+    : secret_(std::move(secret)), interval_(interval), clock_(clock) {
+  if (interval_.count() <= 0) throw error("key interval must be positive");
+}
+
+key_set fleet_key_source::keys() {
+  const auto now = clock_();
+  const uint32_t epoch = fleet_secret::epoch_at(now, interval_);
+  if (epoch_ != epoch) {
+    cached_ = secret_.key_set_at(now, interval_);
+    epoch_ = epoch;
+  }
+  return cached_;
+}
+
 }  // namespace dtls_cookie
