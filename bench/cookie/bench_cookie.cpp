@@ -22,6 +22,7 @@
 
 #include "dtls_cookie/cookie.hpp"
 #include "dtls_cookie/keys.hpp"
+#include "dtls_cookie/wire.hpp"
 
 namespace {
 
@@ -42,8 +43,8 @@ constexpr size_t kHvrCookieLenOffset =
 // Defaults that keep a run under about 20 s on two vCPUs; any of them
 // given on the command line wins.
 constexpr std::string_view kDefaultFlags[] = {
-    "--benchmark_min_time=0.1",
-    "--benchmark_repetitions=7",
+    "--benchmark_min_time=0.05",
+    "--benchmark_repetitions=15",
     "--benchmark_enable_random_interleaving=true",
 };
 
@@ -98,10 +99,10 @@ class writer {
   std::vector<uint8_t> out_;
 };
 
-// A DTLS 1.2 ClientHello as a browser-less client (GnuTLS, OpenSSL
-// s_client) sends it after a HelloVerifyRequest: record and message_seq 1,
-// empty session_id, the cookie, common suites and extensions, and a
-// padding extension up to kClientHelloLen.
+// A DTLS 1.2 ClientHello like the one GnuTLS or OpenSSL clients send after
+// a HelloVerifyRequest: record and message_seq 1, empty session_id, the
+// cookie, common suites and extensions, and a padding extension up to
+// kClientHelloLen.
 std::vector<uint8_t> build_client_hello(std::span<const uint8_t> cookie) {
   writer w;
   w.u8(DC_CONTENT_HANDSHAKE);
@@ -195,10 +196,8 @@ struct fixture {
   ~fixture() { gnutls_free(gnutls_key.data); }
 };
 
-fixture* g_fixture = nullptr;
-
-// Builds the fixture; a message on stderr and false if any mode fails to
-// produce or accept its own cookie.
+// Builds the fixture; a message on stderr and false if a send fails. That
+// each verify accepts its own cookie is checked on every iteration.
 bool make_fixture(fixture& f) {
   f.client.sin6_family = AF_INET6;
   f.client.sin6_port = htons(50123);
@@ -242,10 +241,14 @@ bool make_fixture(fixture& f) {
 
   f.siphash_valid = build_client_hello(siphash_cookie);
   f.gnutls_valid = build_client_hello(gnutls_cookie);
-  if (f.siphash_valid.size() != kClientHelloLen ||
-      f.gnutls_valid.size() != kClientHelloLen) {
-    std::fprintf(stderr, "bench_cookie: ClientHello does not fit\n");
-    return false;
+  // Both must be whole, well-formed ClientHellos, not just enough bytes
+  // for the fixed offsets libgnutls reads.
+  for (const auto* hello : {&f.siphash_valid, &f.gnutls_valid}) {
+    if (hello->size() != kClientHelloLen ||
+        !dc::wire::parse_client_hello(*hello).ok()) {
+      std::fprintf(stderr, "bench_cookie: ClientHello is malformed\n");
+      return false;
+    }
   }
   f.siphash_bad = with_bad_cookie(f.siphash_valid, DC_COOKIE_LEN);
   f.gnutls_bad = with_bad_cookie(f.gnutls_valid, dc::gnutls_compat::kCookieLen);
@@ -265,8 +268,7 @@ void run_loop(benchmark::State& state, int expect, Op op) {
 
 // --- send ---
 
-void send_siphash(benchmark::State& state) {
-  fixture& f = *g_fixture;
+void send_siphash(benchmark::State& state, fixture& f) {
   push_buffer buf;
   run_loop(state, DC_HVR_LEN, [&] {
     const int ret = dc::cookie_send(&f.keys, &f.client, sizeof f.client,
@@ -276,8 +278,7 @@ void send_siphash(benchmark::State& state) {
   });
 }
 
-void send_compat(benchmark::State& state) {
-  fixture& f = *g_fixture;
+void send_compat(benchmark::State& state, fixture& f) {
   push_buffer buf;
   run_loop(state, dc::gnutls_compat::kRecordLen, [&] {
     const int ret = dc::gnutls_compat::cookie_send(
@@ -288,8 +289,7 @@ void send_compat(benchmark::State& state) {
   });
 }
 
-void send_libgnutls(benchmark::State& state) {
-  fixture& f = *g_fixture;
+void send_libgnutls(benchmark::State& state, fixture& f) {
   push_buffer buf;
   run_loop(state, dc::gnutls_compat::kRecordLen, [&] {
     const int ret =
@@ -302,39 +302,37 @@ void send_libgnutls(benchmark::State& state) {
 
 // --- verify ---
 
-void verify_siphash(benchmark::State& state, std::vector<uint8_t>* hello,
-                    int expect) {
-  fixture& f = *g_fixture;
+void verify_siphash(benchmark::State& state, fixture& f,
+                    const std::vector<uint8_t>& hello, int expect) {
   dc::prestate ps;
   run_loop(state, expect, [&] {
     const int ret = dc::cookie_verify(&f.keys, &f.client, sizeof f.client,
-                                      hello->data(), hello->size(), &ps);
+                                      hello.data(), hello.size(), &ps);
     benchmark::DoNotOptimize(ps);
     return ret;
   });
 }
 
-void verify_compat(benchmark::State& state, std::vector<uint8_t>* hello,
-                   int expect) {
-  fixture& f = *g_fixture;
+void verify_compat(benchmark::State& state, fixture& f,
+                   const std::vector<uint8_t>& hello, int expect) {
   dc::prestate ps;
   run_loop(state, expect, [&] {
     const int ret = dc::gnutls_compat::cookie_verify(
-        &f.compat_key, &f.client, sizeof f.client, hello->data(), hello->size(),
+        &f.compat_key, &f.client, sizeof f.client, hello.data(), hello.size(),
         &ps);
     benchmark::DoNotOptimize(ps);
     return ret;
   });
 }
 
-void verify_libgnutls(benchmark::State& state, std::vector<uint8_t>* hello,
-                      int expect) {
-  fixture& f = *g_fixture;
+void verify_libgnutls(benchmark::State& state, fixture& f,
+                      const std::vector<uint8_t>& hello, int expect) {
   gnutls_dtls_prestate_st ps{};
+  // libgnutls only reads the datagram; its parameter is just not const.
+  void* msg = const_cast<uint8_t*>(hello.data());
   run_loop(state, expect, [&] {
-    const int ret =
-        gnutls_dtls_cookie_verify(&f.gnutls_key, &f.client, sizeof f.client,
-                                  hello->data(), hello->size(), &ps);
+    const int ret = gnutls_dtls_cookie_verify(
+        &f.gnutls_key, &f.client, sizeof f.client, msg, hello.size(), &ps);
     benchmark::DoNotOptimize(ps);
     return ret;
   });
@@ -349,26 +347,26 @@ void register_benchmarks(fixture& f) {
     benchmark::RegisterBenchmark(name.c_str(), fn)
         ->Unit(benchmark::kNanosecond);
   };
-  reg("send/siphash", send_siphash);
-  reg("send/gnutls_compat", send_compat);
-  reg("send/libgnutls", send_libgnutls);
+  reg("send/siphash", [&f](benchmark::State& s) { send_siphash(s, f); });
+  reg("send/gnutls_compat", [&f](benchmark::State& s) { send_compat(s, f); });
+  reg("send/libgnutls", [&f](benchmark::State& s) { send_libgnutls(s, f); });
   reg("verify_valid/siphash", [&f](benchmark::State& s) {
-    verify_siphash(s, &f.siphash_valid, dc::kSuccess);
+    verify_siphash(s, f, f.siphash_valid, dc::kSuccess);
   });
   reg("verify_valid/gnutls_compat", [&f](benchmark::State& s) {
-    verify_compat(s, &f.gnutls_valid, dc::kSuccess);
+    verify_compat(s, f, f.gnutls_valid, dc::kSuccess);
   });
   reg("verify_valid/libgnutls", [&f](benchmark::State& s) {
-    verify_libgnutls(s, &f.gnutls_valid, GNUTLS_E_SUCCESS);
+    verify_libgnutls(s, f, f.gnutls_valid, GNUTLS_E_SUCCESS);
   });
   reg("verify_bad/siphash", [&f](benchmark::State& s) {
-    verify_siphash(s, &f.siphash_bad, dc::kErrBadCookie);
+    verify_siphash(s, f, f.siphash_bad, dc::kErrBadCookie);
   });
   reg("verify_bad/gnutls_compat", [&f](benchmark::State& s) {
-    verify_compat(s, &f.gnutls_bad, dc::kErrBadCookie);
+    verify_compat(s, f, f.gnutls_bad, dc::kErrBadCookie);
   });
   reg("verify_bad/libgnutls", [&f](benchmark::State& s) {
-    verify_libgnutls(s, &f.gnutls_bad, GNUTLS_E_BAD_COOKIE);
+    verify_libgnutls(s, f, f.gnutls_bad, GNUTLS_E_BAD_COOKIE);
   });
 }
 
@@ -382,6 +380,7 @@ class ratio_reporter : public benchmark::ConsoleReporter {
     ConsoleReporter::ReportRuns(runs);
     for (const Run& run : runs) {
       const std::string& name = run.run_name.function_name;
+      repetitions_[name] = size_t(run.repetitions);
       if (run.error_occurred) {
         failed_.insert(name);
       } else if (run.run_type == Run::RT_Iteration) {
@@ -407,14 +406,17 @@ class ratio_reporter : public benchmark::ConsoleReporter {
     return std::nullopt;
   }
 
+  bool empty() const { return samples_.empty() && aggregate_median_.empty(); }
+
   size_t repetitions(const std::string& name) const {
-    auto it = samples_.find(name);
-    return it == samples_.end() ? 0 : it->second.size();
+    auto it = repetitions_.find(name);
+    return it == repetitions_.end() ? 0 : it->second;
   }
 
  private:
   std::map<std::string, std::vector<double>> samples_;
   std::map<std::string, double> aggregate_median_;
+  std::map<std::string, size_t> repetitions_;
   std::set<std::string> failed_;
 };
 
@@ -432,7 +434,7 @@ std::string fmt(std::optional<double> v, const char* spec) {
 }
 
 std::string json_number(std::optional<double> v) {
-  return fmt(v, "%.4g") == "n/a" ? "null" : fmt(v, "%.4g");
+  return v ? fmt(v, "%.4g") : "null";
 }
 
 struct results {
@@ -467,11 +469,12 @@ void print_results(const results& r) {
   std::printf("%-14s %9s %9s %9s  %16s %16s\n", "", "siphash", "compat",
               "libgnutls", "gnutls/siphash", "gnutls/compat");
   for (int op = 0; op < 3; ++op)
-    std::printf(
-        "%-14s %9s %9s %9s  %15sx %15sx\n", kOperations[op],
-        fmt(r.ns[op][0], "%.1f").c_str(), fmt(r.ns[op][1], "%.1f").c_str(),
-        fmt(r.ns[op][2], "%.1f").c_str(), fmt(r.vs_siphash[op], "%.2f").c_str(),
-        fmt(r.vs_compat[op], "%.2f").c_str());
+    std::printf("%-14s %9s %9s %9s  %16s %16s\n", kOperations[op],
+                fmt(r.ns[op][0], "%.1f").c_str(),
+                fmt(r.ns[op][1], "%.1f").c_str(),
+                fmt(r.ns[op][2], "%.1f").c_str(),
+                fmt(r.vs_siphash[op], "%.2fx").c_str(),
+                fmt(r.vs_compat[op], "%.2fx").c_str());
   std::printf(
       "\nBar: SipHash mode at least %.0fx faster than libgnutls for "
       "send and verify (valid and bad cookie): %s\n",
@@ -512,14 +515,13 @@ bool write_json(const results& r, const std::string& path) {
 
 void print_help() {
   benchmark::PrintDefaultHelp();
-  std::fprintf(stdout,
-               "\nbench_cookie options:\n"
-               "  --json FILE   also write the ratios to FILE (without it,\n"
-               "                --benchmark_out=X writes them to "
-               "X.ratios.json)\n"
-               "Defaults unless given: --benchmark_min_time=0.1 "
-               "--benchmark_repetitions=7\n"
-               "  --benchmark_enable_random_interleaving=true\n");
+  std::printf(
+      "\nbench_cookie options:\n"
+      "  --json FILE   also write the ratios to FILE (without it,\n"
+      "                --benchmark_out=X writes them to X.ratios.json)\n"
+      "Defaults unless given:\n");
+  for (std::string_view flag : kDefaultFlags)
+    std::printf("  %.*s\n", int(flag.size()), flag.data());
 }
 
 bool starts_with(std::string_view s, std::string_view prefix) {
@@ -563,7 +565,6 @@ int main(int argc, char** argv) {
 
   fixture f;
   if (!make_fixture(f)) return 1;
-  g_fixture = &f;
   register_benchmarks(f);
   benchmark::AddCustomContext("libgnutls", gnutls_check_version(nullptr));
   benchmark::AddCustomContext("client_hello_bytes",
@@ -574,6 +575,7 @@ int main(int argc, char** argv) {
                               : benchmark::ConsoleReporter::OO_None);
   benchmark::RunSpecifiedBenchmarks(&reporter);
   benchmark::Shutdown();
+  if (reporter.empty()) return 0;  // --benchmark_list_tests or a filter
 
   const results r = summarise(reporter);
   print_results(r);
