@@ -62,16 +62,16 @@ TEST(SipHash, ReferenceVectors) {
   }
 }
 
-TEST(SipHash, FixedLengthFormMatchesReferenceVector24) {
+TEST(SipHash, FixedLengthFormMatchesReferenceVector22) {
   const auto vectors = load_vectors();
   ASSERT_EQ(vectors.size(), 64u);
-  uint8_t key[16], msg[24];
+  uint8_t key[16], msg[22];
   for (int i = 0; i < 16; ++i) key[i] = uint8_t(i);
-  for (int i = 0; i < 24; ++i) msg[i] = uint8_t(i);
+  for (int i = 0; i < 22; ++i) msg[i] = uint8_t(i);
   uint8_t got[8];
-  dc_store_le64(got, dc_siphash24_24(key, msg));
+  dc_store_le64(got, dc_siphash24_22(key, msg));
   EXPECT_EQ(std::vector<uint8_t>(got, got + 8),
-            std::vector<uint8_t>(vectors[24].begin(), vectors[24].end()));
+            std::vector<uint8_t>(vectors[22].begin(), vectors[22].end()));
 }
 
 TEST(SipHash, AgreesWithOpenSslOnRandomInputs) {
@@ -87,9 +87,9 @@ TEST(SipHash, AgreesWithOpenSslOnRandomInputs) {
     ASSERT_EQ(dc_siphash24(key, msg.data(), msg.size()),
               openssl_siphash(key, msg.data(), msg.size()))
         << "round " << round << " length " << msg.size();
-    if (msg.size() >= 24) {
-      ASSERT_EQ(dc_siphash24_24(key, msg.data()),
-                openssl_siphash(key, msg.data(), 24));
+    if (msg.size() >= 22) {
+      ASSERT_EQ(dc_siphash24_22(key, msg.data()),
+                openssl_siphash(key, msg.data(), 22));
     }
   }
 }

@@ -83,7 +83,7 @@ __always_inline uint64_t cookie_tag(const key& k,
   std::memcpy(in.addr, id.addr.data(), sizeof in.addr);
   in.port = id.port_be;
   in.key_generation = htonl(k.generation);
-  return dc_siphash24_24(k.bytes.data(), reinterpret_cast<const __u8*>(&in));
+  return dc_siphash24_22(k.bytes.data(), reinterpret_cast<const __u8*>(&in));
 }
 
 }  // namespace

@@ -89,20 +89,21 @@ static __always_inline __u64 dc_sip_final(struct dc_sipstate *s)
 }
 
 /*
- * SipHash-2-4 of exactly 24 bytes: the cookie's MAC input. This is the
- * function both the kernel and the library call for every cookie.
+ * SipHash-2-4 of exactly 22 bytes (struct dc_mac_input): the function both
+ * the kernel and the library call for every cookie.
  */
-static __always_inline __u64 dc_siphash24_24(const __u8 key[16],
-					     const __u8 msg[24])
+static __always_inline __u64 dc_siphash24_22(const __u8 key[16],
+					     const __u8 msg[22])
 {
 	struct dc_sipstate s;
+	__u64 last = (__u64)22 << 56 | (__u64)msg[16] | (__u64)msg[17] << 8 |
+		     (__u64)msg[18] << 16 | (__u64)msg[19] << 24 |
+		     (__u64)msg[20] << 32 | (__u64)msg[21] << 40;
 
 	dc_sip_init(&s, dc_load_le64(key), dc_load_le64(key + 8));
 	dc_sip_word(&s, dc_load_le64(msg));
 	dc_sip_word(&s, dc_load_le64(msg + 8));
-	dc_sip_word(&s, dc_load_le64(msg + 16));
-	/* The last word holds only the length byte: 24 << 56. */
-	dc_sip_word(&s, (__u64)24 << 56);
+	dc_sip_word(&s, last);
 	return dc_sip_final(&s);
 }
 
