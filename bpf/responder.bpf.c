@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
- * The XDP DTLS cookie responder. This first form parses up to the UDP
- * destination port and counts what it sees; everything is passed.
+ * The XDP DTLS cookie responder: answers a ClientHello that carries no valid
+ * cookie with a HelloVerifyRequest (XDP_TX), passes one with a valid cookie
+ * to the server, and counts one reason and one verdict for every frame.
  */
+#include <stdbool.h>
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
 #include <linux/in.h>
@@ -13,9 +15,13 @@
 #include <bpf/bpf_endian.h>
 
 #include "dtls_cookie/abi/abi.h"
+#include "dtls_cookie/abi/siphash.h"
+#include "packet.h"
+#include "client_hello.h"
 
 const volatile struct dc_config dc_cfg = {
-	.server_version = DC_VERSION_DTLS10,
+    .server_version = DC_VERSION_DTLS10,
+    .policy_malformed = DC_POLICY_DROP,
 };
 
 /* Per-CPU, so a plain increment cannot race with another CPU. */
@@ -26,7 +32,65 @@ struct {
 	__type(value, __u64);
 } dc_counters SEC(".maps");
 
-static __always_inline void count(__u32 idx)
+/*
+ * The published key set lives in an inner map that nobody writes once it
+ * is visible: userspace fills a new one, freezes it and swaps it into slot
+ * 0, so a packet reads the old set or the new one whole. Empty slot: no
+ * keys. Userspace must create inner maps with these exact attributes.
+ */
+struct dc_key_map {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__uint(map_flags, BPF_F_RDONLY_PROG);
+	__type(key, __u32);
+	__type(value, struct dc_key_set);
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__array(values, struct dc_key_map);
+} dc_keys SEC(".maps");
+
+#define DC_MAX_VLAN_TAGS 2
+#define DC_MAX_L2_LEN	 (ETH_HLEN + DC_MAX_VLAN_TAGS * 4)
+#define DC_REPLY_TTL	 64
+/* From the kernel's net/ip.h; the UAPI headers do not export them. */
+#define DC_IP_MF	 0x2000
+#define DC_IP_OFFSET	 0x1fff
+#define DC_REPLY_UDP_LEN (sizeof(struct udphdr) + DC_HVR_LEN)
+
+struct dc_vlan_hdr {
+	__be16 tci;
+	__be16 proto;
+};
+
+union dc_addr {
+	__u8 b[16];
+	__be32 w[4];
+	__u64 d[2];
+};
+
+/* What the parse learns about a frame on its way to the DTLS payload. */
+struct dc_flow {
+	union dc_addr saddr; /* IPv4 as ::ffff:a.b.c.d */
+	union dc_addr daddr;
+	__u32 l3_off;	  /* after Ethernet and VLAN tags: 14, 18 or 22 */
+	__u32 l4_off;	  /* UDP header */
+	__u32 l3_end;	  /* end of the IP packet by its own length field */
+	__u32 ip_opt_len; /* IPv4 options, left out of the reply */
+	__u32 pl_off;	  /* UDP payload: the DTLS datagram */
+	__u32 pl_len;
+	__be32 ip6_word0; /* version, traffic class, flow label */
+	__be16 ip4_id;
+	__u8 ip4_tos;
+	bool ipv6;
+	__be16 sport;
+	__be16 dport;
+};
+
+static __always_inline void dc_count(__u32 idx)
 {
 	__u64 *c = bpf_map_lookup_elem(&dc_counters, &idx);
 
@@ -34,50 +98,536 @@ static __always_inline void count(__u32 idx)
 		*c += 1;
 }
 
-static __always_inline int port_configured(__u16 port)
+static __always_inline bool dc_port_configured(__u16 port)
 {
 	return (dc_cfg.port_bitmap[port >> 6] >> (port & 63)) & 1;
+}
+
+static __always_inline bool dc_is_vlan(__be16 proto)
+{
+	return proto == bpf_htons(ETH_P_8021Q) ||
+	       proto == bpf_htons(ETH_P_8021AD);
+}
+
+/* Ethernet and up to two VLAN tags; *proto is the L3 protocol. */
+static __always_inline int dc_parse_l2(const struct dc_frame *f,
+				       struct dc_flow *fl, __be16 *proto)
+{
+	struct ethhdr *eth = dc_bytes(f, 0, sizeof(*eth));
+	struct dc_vlan_hdr *vh;
+	int i;
+
+	if (!eth)
+		return DC_CNT_NOT_OURS;
+	*proto = eth->h_proto;
+	fl->l3_off = ETH_HLEN;
+	/* Unrolled, so each tag sits at a constant offset. */
+#pragma unroll
+	for (i = 0; i < DC_MAX_VLAN_TAGS; i++) {
+		if (!dc_is_vlan(*proto))
+			break;
+		vh = dc_bytes(f, ETH_HLEN + i * sizeof(*vh), sizeof(*vh));
+		if (!vh)
+			return DC_CNT_NOT_OURS;
+		*proto = vh->proto;
+		fl->l3_off += sizeof(*vh);
+	}
+	if (dc_is_vlan(*proto))
+		return DC_CNT_NOT_OURS; /* a third tag */
+	return DC_NEXT;
+}
+
+static __always_inline int dc_parse_ipv4(const struct dc_frame *f,
+					 struct dc_flow *fl)
+{
+	struct iphdr *ip = dc_bytes(f, fl->l3_off, sizeof(*ip));
+	__u32 hdr_len;
+	__u8 vihl;
+
+	if (!ip)
+		return DC_CNT_NOT_OURS;
+	vihl = *(__u8 *)ip;
+	if (vihl >> 4 != 4 || (vihl & 0xf) < 5)
+		return DC_CNT_NOT_OURS;
+	if (ip->protocol != IPPROTO_UDP)
+		return DC_CNT_NOT_OURS;
+	if (ip->frag_off & bpf_htons(DC_IP_MF | DC_IP_OFFSET))
+		return DC_CNT_NOT_OURS; /* the kernel reassembles */
+
+	hdr_len = (vihl & 0xf) * 4;
+	fl->l4_off = fl->l3_off + hdr_len;
+	fl->l3_end = fl->l3_off + bpf_ntohs(ip->tot_len);
+	fl->ip_opt_len = hdr_len - sizeof(*ip);
+	fl->ip4_tos = ip->tos;
+	fl->ip4_id = ip->id;
+	fl->ipv6 = false;
+	fl->saddr.d[0] = 0;
+	fl->saddr.w[2] = bpf_htonl(0xffff);
+	fl->saddr.w[3] = ip->saddr;
+	fl->daddr.d[0] = 0;
+	fl->daddr.w[2] = bpf_htonl(0xffff);
+	fl->daddr.w[3] = ip->daddr;
+	return DC_NEXT;
+}
+
+static __always_inline int dc_parse_ipv6(const struct dc_frame *f,
+					 struct dc_flow *fl)
+{
+	struct ipv6hdr *ip6 = dc_bytes(f, fl->l3_off, sizeof(*ip6));
+
+	if (!ip6)
+		return DC_CNT_NOT_OURS;
+	/*
+	 * XXX: any extension header (hop-by-hop, destination options,
+	 * routing, fragment) before UDP makes the frame NOT_OURS: such a
+	 * ClientHello goes to the server unanswered and uncookied.
+	 */
+	if (ip6->nexthdr != IPPROTO_UDP)
+		return DC_CNT_NOT_OURS;
+
+	fl->l4_off = fl->l3_off + sizeof(*ip6);
+	fl->l3_end = fl->l4_off + bpf_ntohs(ip6->payload_len);
+	fl->ip_opt_len = 0;
+	fl->ip6_word0 = *(__be32 *)ip6;
+	fl->ipv6 = true;
+	__builtin_memcpy(fl->saddr.b, &ip6->saddr, sizeof(fl->saddr));
+	__builtin_memcpy(fl->daddr.b, &ip6->daddr, sizeof(fl->daddr));
+	return DC_NEXT;
+}
+
+static __always_inline bool dc_addr_eq(const union dc_addr *a,
+				       const union dc_addr *b)
+{
+	return a->d[0] == b->d[0] && a->d[1] == b->d[1];
+}
+
+/*
+ * Sources the responder must never answer: it would reflect to a group,
+ * to itself, or to an address a spoofer picked to make it talk to itself.
+ */
+static __always_inline int dc_check_source(const struct dc_frame *f,
+					   const struct dc_flow *fl)
+{
+	const struct ethhdr *eth = dc_bytes(f, 0, sizeof(*eth));
+	const union dc_addr *s = &fl->saddr;
+	union dc_addr local;
+	__u32 i;
+
+	if (!eth || (eth->h_source[0] & 1))
+		return DC_CNT_BAD_SOURCE; /* group bit: multicast, broadcast */
+	if (fl->sport == 0)
+		return DC_CNT_BAD_SOURCE;
+	if (fl->ipv6) {
+		if (s->b[0] == 0xff)
+			return DC_CNT_BAD_SOURCE; /* ff00::/8 */
+		/* ::, ::1 and ::ffff:0:0/96 share their first 64 zero bits. */
+		if (s->d[0] == 0 && s->w[2] == 0 &&
+		    (s->w[3] == 0 || s->w[3] == bpf_htonl(1)))
+			return DC_CNT_BAD_SOURCE;
+		if (s->d[0] == 0 && s->w[2] == bpf_htonl(0xffff))
+			return DC_CNT_BAD_SOURCE;
+	} else {
+		/* 0/8, 127/8, 224/4 and 240/4 (255.255.255.255 too). */
+		if (s->b[12] == 0 || s->b[12] == 127 || s->b[12] >= 224)
+			return DC_CNT_BAD_SOURCE;
+	}
+	if (dc_addr_eq(s, &fl->daddr))
+		return DC_CNT_BAD_SOURCE;
+
+	/*
+	 * local_addr_count is read-only data the verifier knows, so it walks
+	 * only that many iterations. The volatile reads keep clang from
+	 * folding the compile-time zeros.
+	 */
+	for (i = 0; i < DC_MAX_LOCAL_ADDRS; i++) {
+		if (i >= dc_cfg.local_addr_count)
+			break;
+		local.d[0] = *(const volatile __u64 *)&dc_cfg.local_addrs[i][0];
+		local.d[1] = *(const volatile __u64 *)&dc_cfg.local_addrs[i][8];
+		if (dc_addr_eq(s, &local))
+			return DC_CNT_BAD_SOURCE;
+	}
+	return DC_NEXT;
+}
+
+/* Ethernet, IP, UDP, the port, the source and the UDP payload bounds. */
+static __always_inline int dc_parse_headers(const struct dc_frame *f,
+					    struct dc_flow *fl)
+{
+	struct udphdr *udp;
+	__u32 udp_len;
+	__be16 proto;
+	int ret;
+
+	ret = dc_parse_l2(f, fl, &proto);
+	if (ret != DC_NEXT)
+		return ret;
+	if (proto == bpf_htons(ETH_P_IP))
+		ret = dc_parse_ipv4(f, fl);
+	else if (proto == bpf_htons(ETH_P_IPV6))
+		ret = dc_parse_ipv6(f, fl);
+	else
+		ret = DC_CNT_NOT_OURS;
+	if (ret != DC_NEXT)
+		return ret;
+
+	udp = dc_bytes(f, fl->l4_off, sizeof(*udp));
+	if (!udp)
+		return DC_CNT_NOT_OURS;
+	if (!dc_port_configured(bpf_ntohs(udp->dest)))
+		return DC_CNT_NOT_OURS;
+	fl->sport = udp->source;
+	fl->dport = udp->dest;
+	udp_len = bpf_ntohs(udp->len);
+
+	ret = dc_check_source(f, fl);
+	if (ret != DC_NEXT)
+		return ret;
+
+	/* The UDP length, not data_end, ends the payload: padding follows. */
+	if (udp_len < sizeof(*udp) || fl->l4_off + udp_len > fl->l3_end)
+		return DC_CNT_MALFORMED;
+	fl->pl_off = fl->l4_off + sizeof(*udp);
+	fl->pl_len = udp_len - sizeof(*udp);
+	if (f->data + fl->pl_off + fl->pl_len > f->data_end)
+		return DC_CNT_MALFORMED;
+	return DC_NEXT;
+}
+
+/* The published key set, or NULL when the slot is empty. */
+static __always_inline const struct dc_key_set *dc_key_set(void)
+{
+	__u32 zero = 0;
+	void *inner = bpf_map_lookup_elem(&dc_keys, &zero);
+
+	if (!inner)
+		return NULL;
+	return bpf_map_lookup_elem(inner, &zero);
+}
+
+/* SipHash-2-4 of the client identity under one key. */
+static __always_inline __u64 dc_cookie_tag(const struct dc_key *k,
+					   const struct dc_flow *fl)
+{
+	union {
+		struct dc_mac_input in;
+		__u8 bytes[sizeof(struct dc_mac_input)];
+	} m;
+
+	__builtin_memcpy(m.in.addr, fl->saddr.b, sizeof(m.in.addr));
+	m.in.port = fl->sport;
+	m.in.key_generation = bpf_htonl(k->generation);
+	return dc_siphash24_22(k->bytes, m.bytes);
+}
+
+/*
+ * VALID_COOKIE_CURRENT or VALID_COOKIE_PREVIOUS, or DC_NEXT when the
+ * cookie names no key or its tag does not verify. The generation picks
+ * the key; all eight tag bytes are compared at once.
+ *
+ * A BPF-to-BPF call, for two reasons. Inlined into dc_handle() together
+ * with dc_answer()'s SipHash, clang 14 spilled so much SipHash state that
+ * the frame passed the 512-byte stack limit. And clang 14 writes the
+ * map-in-map template's value type (struct dc_key_set) into BTF as a bare
+ * forward declaration, which libbpf rejects ("can't determine value
+ * size"), unless a function with BTF takes a pointer to it.
+ */
+static __noinline int dc_check_cookie(const struct dc_key_set *ks,
+				      const struct dc_flow *fl,
+				      const __u8 *cookie)
+{
+	__u32 gen = dc_be32(cookie);
+	const struct dc_key *k;
+	int valid;
+
+	if (gen == ks->current.generation) {
+		k = &ks->current;
+		valid = DC_CNT_VALID_COOKIE_CURRENT;
+	} else if ((ks->previous.flags & DC_KEY_VALID) &&
+		   gen == ks->previous.generation) {
+		k = &ks->previous;
+		valid = DC_CNT_VALID_COOKIE_PREVIOUS;
+	} else {
+		return DC_NEXT;
+	}
+	return dc_cookie_tag(k, fl) == dc_load_le64(cookie + 4) ? valid
+								: DC_NEXT;
+}
+
+static __always_inline void dc_store_be24(__u8 *p, __u32 v)
+{
+	p[0] = v >> 16;
+	p[1] = v >> 8;
+	p[2] = v;
+}
+
+static __always_inline void
+dc_write_hello_verify_request(struct dc_hello_verify_request *h,
+			      const __u8 seq[6], const struct dc_key *k,
+			      __u64 tag)
+{
+	h->record.content_type = DC_CONTENT_HANDSHAKE;
+	h->record.version = bpf_htons(dc_cfg.server_version);
+	h->record.epoch = 0;
+	__builtin_memcpy(h->record.sequence, seq, sizeof(h->record.sequence));
+	h->record.length = bpf_htons(DC_HANDSHAKE_HEADER_LEN + DC_HVR_BODY_LEN);
+	h->handshake.msg_type = DC_HS_HELLO_VERIFY_REQUEST;
+	dc_store_be24(h->handshake.length, DC_HVR_BODY_LEN);
+	h->handshake.message_seq = 0;
+	dc_store_be24(h->handshake.fragment_offset, 0);
+	dc_store_be24(h->handshake.fragment_length, DC_HVR_BODY_LEN);
+	h->server_version = bpf_htons(dc_cfg.server_version);
+	h->cookie_len = DC_COOKIE_LEN;
+	h->cookie.key_generation = bpf_htonl(k->generation);
+	dc_store_le64(h->cookie.tag, tag);
+}
+
+/* The UDP checksum from scratch, seeded with the pseudo-header sum. */
+static __always_inline void dc_udp_checksum(struct udphdr *udp, __u64 pseudo)
+{
+	__u16 check;
+
+	udp->check = 0;
+	check = dc_csum_fold16(bpf_csum_diff(
+	    NULL, 0, (__be32 *)udp, DC_REPLY_UDP_LEN, dc_csum_fold32(pseudo)));
+	udp->check = check ? check : 0xffff;
+}
+
+/* The reply's IPv4 and UDP headers; returns the UDP header. */
+static __always_inline struct udphdr *dc_write_ipv4(const struct dc_frame *f,
+						    const struct dc_flow *fl)
+{
+	struct iphdr *ip =
+	    dc_bytes(f, fl->l3_off, sizeof(*ip) + DC_REPLY_UDP_LEN);
+	struct udphdr *udp;
+
+	if (!ip)
+		return NULL;
+	*(__u8 *)ip = 0x45; /* version 4, 20-byte header */
+	ip->tos = fl->ip4_tos;
+	ip->tot_len = bpf_htons(sizeof(*ip) + DC_REPLY_UDP_LEN);
+	ip->id = fl->ip4_id;
+	ip->frag_off = 0;
+	ip->ttl = DC_REPLY_TTL;
+	ip->protocol = IPPROTO_UDP;
+	ip->check = 0;
+	ip->saddr = fl->daddr.w[3];
+	ip->daddr = fl->saddr.w[3];
+	ip->check = dc_csum_fold16(
+	    bpf_csum_diff(NULL, 0, (__be32 *)ip, sizeof(*ip), 0));
+
+	udp = (void *)(ip + 1);
+	udp->source = fl->dport;
+	udp->dest = fl->sport;
+	udp->len = bpf_htons(DC_REPLY_UDP_LEN);
+	return udp;
+}
+
+/* The reply's IPv6 and UDP headers; returns the UDP header. */
+static __always_inline struct udphdr *dc_write_ipv6(const struct dc_frame *f,
+						    const struct dc_flow *fl)
+{
+	struct ipv6hdr *ip6 =
+	    dc_bytes(f, fl->l3_off, sizeof(*ip6) + DC_REPLY_UDP_LEN);
+	struct udphdr *udp;
+
+	if (!ip6)
+		return NULL;
+	*(__be32 *)ip6 = fl->ip6_word0;
+	ip6->payload_len = bpf_htons(DC_REPLY_UDP_LEN);
+	ip6->nexthdr = IPPROTO_UDP;
+	ip6->hop_limit = DC_REPLY_TTL;
+	__builtin_memcpy(&ip6->saddr, fl->daddr.b, sizeof(ip6->saddr));
+	__builtin_memcpy(&ip6->daddr, fl->saddr.b, sizeof(ip6->daddr));
+
+	udp = (void *)(ip6 + 1);
+	udp->source = fl->dport;
+	udp->dest = fl->sport;
+	udp->len = bpf_htons(DC_REPLY_UDP_LEN);
+	return udp;
+}
+
+/*
+ * Turns the frame into the HelloVerifyRequest in place and returns reason,
+ * or TX_FAILED when the frame cannot be resized (which cannot happen: the
+ * reply is always shorter than the request).
+ */
+static __always_inline int dc_answer(struct xdp_md *ctx,
+				     const struct dc_flow *fl,
+				     const struct dc_key *k, int reason)
+{
+	__u16 l2[DC_MAX_L2_LEN / 2], *p16;
+	struct udphdr *udp;
+	struct dc_frame f;
+	__u32 new_len, i;
+	__u8 seq[6];
+	__u64 sum;
+	__u8 *p;
+	__u64 tag;
+	int ret;
+
+	/*
+	 * Everything kept from the request is copied to the stack first:
+	 * bpf_xdp_adjust_head/tail invalidate every packet pointer. The
+	 * first DC_MAX_L2_LEN bytes are copied whatever the number of VLAN
+	 * tags; the bytes past l3_off are overwritten by the IP header.
+	 */
+	dc_frame_load(&f, ctx);
+	p16 = dc_bytes(&f, 0, DC_MAX_L2_LEN);
+	p = dc_bytes(&f, fl->pl_off + DC_OFF_RECORD_SEQ, sizeof(seq));
+	if (!p16 || !p)
+		return DC_CNT_TX_FAILED;
+#pragma unroll
+	for (i = 0; i < DC_MAX_L2_LEN / 2; i++)
+		l2[i] = p16[i];
+	__builtin_memcpy(seq, p, sizeof(seq));
+	/* Swap the MAC addresses: three 16-bit words each. */
+#pragma unroll
+	for (i = 0; i < ETH_ALEN / 2; i++) {
+		__u16 t = l2[i];
+
+		l2[i] = l2[i + ETH_ALEN / 2];
+		l2[i + ETH_ALEN / 2] = t;
+	}
+	tag = dc_cookie_tag(k, fl);
+
+	/* IPv4 options are dropped by moving the frame start past them. */
+	if (fl->ip_opt_len && bpf_xdp_adjust_head(ctx, fl->ip_opt_len))
+		return DC_CNT_TX_FAILED;
+	new_len = fl->l3_off + DC_REPLY_UDP_LEN +
+		  (fl->ipv6 ? sizeof(struct ipv6hdr) : sizeof(struct iphdr));
+	ret = bpf_xdp_adjust_tail(ctx, (int)new_len -
+					   (int)bpf_xdp_get_buff_len(ctx));
+	if (ret)
+		return DC_CNT_TX_FAILED;
+
+	dc_frame_load(&f, ctx);
+	p16 = dc_bytes(&f, 0, DC_MAX_L2_LEN);
+	if (!p16)
+		return DC_CNT_TX_FAILED;
+#pragma unroll
+	for (i = 0; i < DC_MAX_L2_LEN / 2; i++)
+		p16[i] = l2[i];
+
+	if (fl->ipv6) {
+		udp = dc_write_ipv6(&f, fl);
+		/* Pseudo-header: addresses, upper-layer length, next header. */
+		sum =
+		    (__u64)bpf_htonl(DC_REPLY_UDP_LEN) + bpf_htonl(IPPROTO_UDP);
+#pragma unroll
+		for (i = 0; i < 4; i++)
+			sum += (__u64)fl->saddr.w[i] + fl->daddr.w[i];
+	} else {
+		udp = dc_write_ipv4(&f, fl);
+		sum = (__u64)fl->saddr.w[3] + fl->daddr.w[3] +
+		      bpf_htons(IPPROTO_UDP) + bpf_htons(DC_REPLY_UDP_LEN);
+	}
+	if (!udp)
+		return DC_CNT_TX_FAILED;
+	dc_write_hello_verify_request((void *)(udp + 1), seq, k, tag);
+	dc_udp_checksum(udp, sum);
+	return reason;
+}
+
+/* Everything after the frame is known to carry a UDP payload for us. */
+static __always_inline int dc_handle(struct xdp_md *ctx)
+{
+	const struct dc_key_set *ks;
+	struct dc_client_hello ch;
+	struct dc_flow fl = {};
+	struct dc_frame f;
+	const __u8 *cookie;
+	int ret;
+
+	dc_frame_load(&f, ctx);
+	ret = dc_parse_headers(&f, &fl);
+	if (ret != DC_NEXT)
+		return ret;
+	ret = dc_classify(&f, fl.pl_off, fl.pl_len, &ch);
+	if (ret != DC_NEXT)
+		return ret;
+
+	ks = dc_key_set();
+	if (!ks || !(ks->current.flags & DC_KEY_VALID))
+		return DC_CNT_NO_KEYS;
+	if (ch.cookie_len == DC_COOKIE_LEN) {
+		cookie = dc_bytes(&f, ch.cookie_off, DC_COOKIE_LEN);
+		if (!cookie)
+			return DC_CNT_MALFORMED;
+		ret = dc_check_cookie(ks, &fl, cookie);
+		if (ret != DC_NEXT)
+			return ret;
+	}
+
+	ret = dc_walk_rest(ctx, ch.cookie_off + ch.cookie_len, ch.end);
+	if (ret == DC_CNT_DTLS13) {
+		if (dc_cfg.policy_dtls13 != DC_POLICY_ANSWER)
+			return ret;
+	} else if (ret == DC_NEXT) {
+		ret = ch.cookie_len ? DC_CNT_ANSWERED_BAD_COOKIE
+				    : DC_CNT_ANSWERED_NO_COOKIE;
+	} else {
+		return ret;
+	}
+	return dc_answer(ctx, &fl, &ks->current, ret);
+}
+
+static __always_inline int dc_policy_action(__u8 policy)
+{
+	return policy == DC_POLICY_DROP ? XDP_DROP : XDP_PASS;
+}
+
+/* The verdict that goes with each reason. */
+static __always_inline int dc_action(int reason)
+{
+	switch (reason) {
+	case DC_CNT_ANSWERED_NO_COOKIE:
+	case DC_CNT_ANSWERED_BAD_COOKIE:
+		return XDP_TX;
+	case DC_CNT_BAD_SOURCE:
+		return XDP_DROP;
+	case DC_CNT_ESTABLISHED:
+		return dc_policy_action(dc_cfg.policy_established);
+	case DC_CNT_FRAGMENTED:
+		return dc_policy_action(dc_cfg.policy_fragmented);
+	case DC_CNT_DTLS13:
+		if (dc_cfg.policy_dtls13 == DC_POLICY_ANSWER)
+			return XDP_TX;
+		return dc_policy_action(dc_cfg.policy_dtls13);
+	case DC_CNT_MALFORMED:
+		return dc_policy_action(dc_cfg.policy_malformed);
+	case DC_CNT_NO_KEYS:
+		return dc_policy_action(dc_cfg.policy_no_keys);
+	case DC_CNT_TX_FAILED:
+		return XDP_ABORTED;
+	default: /* NOT_OURS, VALID_COOKIE_* */
+		return XDP_PASS;
+	}
+}
+
+static __always_inline __u32 dc_verdict_counter(int action)
+{
+	switch (action) {
+	case XDP_DROP:
+		return DC_CNT_XDP_DROP;
+	case XDP_TX:
+		return DC_CNT_XDP_TX;
+	case XDP_ABORTED:
+		return DC_CNT_XDP_ABORTED;
+	default:
+		return DC_CNT_XDP_PASS;
+	}
 }
 
 SEC("xdp")
 int dc_responder(struct xdp_md *ctx)
 {
-	void *data = (void *)(long)ctx->data;
-	void *data_end = (void *)(long)ctx->data_end;
-	struct ethhdr *eth = data;
-	struct udphdr *udp;
-	__u8 proto;
+	int reason = dc_handle(ctx);
+	int action = dc_action(reason);
 
-	if ((void *)(eth + 1) > data_end)
-		goto other;
-	if (eth->h_proto == bpf_htons(ETH_P_IP)) {
-		struct iphdr *ip = (void *)(eth + 1);
-
-		if ((void *)(ip + 1) > data_end)
-			goto other;
-		proto = ip->protocol;
-		udp = (void *)ip + ip->ihl * 4;
-	} else if (eth->h_proto == bpf_htons(ETH_P_IPV6)) {
-		struct ipv6hdr *ip6 = (void *)(eth + 1);
-
-		if ((void *)(ip6 + 1) > data_end)
-			goto other;
-		proto = ip6->nexthdr;
-		udp = (void *)(ip6 + 1);
-	} else {
-		goto other;
-	}
-	if (proto != IPPROTO_UDP || (void *)(udp + 1) > data_end ||
-	    !port_configured(bpf_ntohs(udp->dest)))
-		goto other;
-
-	count(DC_CNT_MALFORMED);
-	count(DC_CNT_XDP_PASS);
-	return XDP_PASS;
-other:
-	count(DC_CNT_NOT_OURS);
-	count(DC_CNT_XDP_PASS);
-	return XDP_PASS;
+	dc_count(reason);
+	dc_count(dc_verdict_counter(action));
+	return action;
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

@@ -1,0 +1,230 @@
+// Loading the embedded XDP responder, publishing key sets through
+// frozen inner maps, reading per-CPU counters and running frames through
+// BPF_PROG_TEST_RUN. Every libbpf failure becomes one dtls_cookie::error.
+#include "dtls_cookie/responder.hpp"
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <linux/if_link.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <string>
+
+#include "dtls_cookie/abi/abi.h"
+#include "dtls_cookie/error.hpp"
+#include "responder.skel.h"
+
+namespace dtls_cookie {
+namespace {
+
+constexpr uint32_t kKeySlot = 0;
+// A new inner map can replace the one read_keys() just looked up; the
+// lookup is retried this many times before the race is reported.
+constexpr int kReadKeysAttempts = 8;
+// The skeleton calls its program and maps by these names.
+constexpr const char* kProgName = "dc_responder";
+constexpr const char* kKeysMapName = "dc_keys";
+constexpr const char* kCountersMapName = "dc_counters";
+
+// libbpf returns -errno (strict mode); some calls only set errno.
+[[noreturn]] void fail(std::string_view call, std::string_view object,
+                       int err) {
+  if (err < 0) err = -err;
+  throw error(std::string(call) + " on " + std::string(object) +
+              " failed: " + std::strerror(err));
+}
+
+void check_policy(const char* field, dc_policy p, bool answer_allowed) {
+  if (p == DC_POLICY_PASS || p == DC_POLICY_DROP) return;
+  if (p == DC_POLICY_ANSWER && answer_allowed) return;
+  throw error(std::string("policy for ") + field + " is " +
+              std::to_string(int(p)) + "; it must be PASS or DROP" +
+              (answer_allowed ? " or ANSWER" : ""));
+}
+
+}  // namespace
+
+unique_fd::unique_fd(unique_fd&& other) noexcept : fd_(other.release()) {}
+
+unique_fd& unique_fd::operator=(unique_fd&& other) noexcept {
+  if (this != &other) {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = other.release();
+  }
+  return *this;
+}
+
+unique_fd::~unique_fd() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+int unique_fd::release() noexcept { return std::exchange(fd_, -1); }
+
+dc_config to_config(const responder_options& o) {
+  dc_config cfg{};
+  if (o.ports.empty()) throw error("no UDP port to answer on");
+  for (uint16_t port : o.ports) {
+    if (port == 0) throw error("UDP port 0 cannot be answered on");
+    cfg.port_bitmap[port >> 6] |= uint64_t(1) << (port & 63);
+  }
+  check_policy("established", o.established, false);
+  check_policy("fragmented", o.fragmented, false);
+  check_policy("dtls13", o.dtls13, true);
+  check_policy("malformed", o.malformed, false);
+  check_policy("no_keys", o.no_keys, false);
+  cfg.policy_established = uint8_t(o.established);
+  cfg.policy_fragmented = uint8_t(o.fragmented);
+  cfg.policy_dtls13 = uint8_t(o.dtls13);
+  cfg.policy_malformed = uint8_t(o.malformed);
+  cfg.policy_no_keys = uint8_t(o.no_keys);
+  if (o.server_version != DC_VERSION_DTLS10 &&
+      o.server_version != DC_VERSION_DTLS12)
+    throw error("server_version must be DTLS 1.0 (0xfeff) or 1.2 (0xfefd)");
+  cfg.server_version = o.server_version;
+  if (o.local_addrs.size() > DC_MAX_LOCAL_ADDRS)
+    throw error(std::to_string(o.local_addrs.size()) +
+                " local addresses; at most " +
+                std::to_string(DC_MAX_LOCAL_ADDRS) + " are supported");
+  for (size_t i = 0; i < o.local_addrs.size(); ++i)
+    std::memcpy(cfg.local_addrs[i], o.local_addrs[i].data(), 16);
+  cfg.local_addr_count = uint32_t(o.local_addrs.size());
+  return cfg;
+}
+
+void publish_keys(int outer_map_fd, const key_set& keys) {
+  if (keys.empty()) {
+    const int err = bpf_map_delete_elem(outer_map_fd, &kKeySlot);
+    if (err && err != -ENOENT) fail("bpf_map_delete_elem", kKeysMapName, err);
+    return;
+  }
+  // The same type, sizes and flags as the program's inner map template:
+  // the kernel refuses any other map in the outer slot.
+  LIBBPF_OPTS(bpf_map_create_opts, opts, .map_flags = BPF_F_RDONLY_PROG);
+  unique_fd inner(bpf_map_create(BPF_MAP_TYPE_ARRAY, "dc_key_set",
+                                 sizeof(uint32_t), sizeof(dc_key_set), 1,
+                                 &opts));
+  if (!inner) fail("bpf_map_create", "a dc_keys inner map", inner.get());
+  const dc_key_set abi = keys.to_abi();
+  int err = bpf_map_update_elem(inner.get(), &kKeySlot, &abi, BPF_ANY);
+  if (err) fail("bpf_map_update_elem", "a new dc_keys inner map", err);
+  err = bpf_map_freeze(inner.get());
+  if (err) fail("bpf_map_freeze", "a new dc_keys inner map", err);
+  const int inner_fd = inner.get();
+  err = bpf_map_update_elem(outer_map_fd, &kKeySlot, &inner_fd, BPF_ANY);
+  if (err) fail("bpf_map_update_elem", kKeysMapName, err);
+  // The outer map holds the inner one now; closing our fd is what lets
+  // the kernel free it once it is replaced.
+}
+
+key_set read_keys(int outer_map_fd) {
+  for (int attempt = 0; attempt < kReadKeysAttempts; ++attempt) {
+    uint32_t inner_id = 0;
+    int err = bpf_map_lookup_elem(outer_map_fd, &kKeySlot, &inner_id);
+    if (err == -ENOENT) return {};
+    if (err) fail("bpf_map_lookup_elem", kKeysMapName, err);
+    unique_fd inner(bpf_map_get_fd_by_id(inner_id));
+    if (!inner) {
+      if (errno == ENOENT) continue;  // replaced and freed meanwhile
+      fail("bpf_map_get_fd_by_id", "the dc_keys inner map", errno);
+    }
+    dc_key_set abi{};
+    err = bpf_map_lookup_elem(inner.get(), &kKeySlot, &abi);
+    if (err) fail("bpf_map_lookup_elem", "the dc_keys inner map", err);
+    return key_set::from_abi(abi);
+  }
+  throw error("read_keys: the dc_keys inner map was replaced " +
+              std::to_string(kReadKeysAttempts) + " times while reading it");
+}
+
+counters read_counters(int counters_map_fd) {
+  const int ncpus = libbpf_num_possible_cpus();
+  if (ncpus <= 0) fail("libbpf_num_possible_cpus", "this host", ncpus);
+  std::vector<uint64_t> per_cpu(size_t(ncpus), 0);
+  counters out{};
+  for (uint32_t i = 0; i < DC_CNT_MAX; ++i) {
+    const int err = bpf_map_lookup_elem(counters_map_fd, &i, per_cpu.data());
+    if (err) fail("bpf_map_lookup_elem", kCountersMapName, err);
+    for (uint64_t v : per_cpu) out[i] += v;
+  }
+  return out;
+}
+
+run_result test_run(int prog_fd, std::span<const uint8_t> frame) {
+  // The program only ever shrinks a frame; the margin is for safety.
+  std::vector<uint8_t> out(frame.size() + 256);
+  LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = frame.data(),
+              .data_out = out.data(), .data_size_in = uint32_t(frame.size()),
+              .data_size_out = uint32_t(out.size()), .repeat = 1);
+  const int err = bpf_prog_test_run_opts(prog_fd, &opts);
+  if (err) fail("bpf_prog_test_run_opts", kProgName, err);
+  out.resize(opts.data_size_out);
+  return {opts.retval, std::move(out), opts.duration};
+}
+
+struct responder::skeleton {
+  explicit skeleton(::responder* s) noexcept : skel(s) {}
+  skeleton(const skeleton&) = delete;
+  skeleton& operator=(const skeleton&) = delete;
+  ~skeleton() { ::responder__destroy(skel); }
+  ::responder* skel;
+};
+
+responder::responder(std::unique_ptr<skeleton> skel) noexcept
+    : skel_(std::move(skel)) {}
+responder::responder(responder&&) noexcept = default;
+responder& responder::operator=(responder&&) noexcept = default;
+responder::~responder() = default;
+
+responder responder::load(const dc_config& cfg) {
+  ::responder* raw = ::responder__open();
+  if (raw == nullptr) fail("bpf_object__open_skeleton", "responder", errno);
+  auto skel = std::make_unique<skeleton>(raw);
+  skel->skel->rodata->dc_cfg = cfg;
+  const int err = ::responder__load(skel->skel);
+  if (err) fail("bpf_object__load_skeleton", "responder", err);
+  return responder(std::move(skel));
+}
+
+int responder::prog_fd() const noexcept {
+  return bpf_program__fd(skel_->skel->progs.dc_responder);
+}
+
+int responder::counters_fd() const noexcept {
+  return bpf_map__fd(skel_->skel->maps.dc_counters);
+}
+
+int responder::keys_fd() const noexcept {
+  return bpf_map__fd(skel_->skel->maps.dc_keys);
+}
+
+void responder::publish_keys(const key_set& keys) const {
+  dtls_cookie::publish_keys(keys_fd(), keys);
+}
+
+key_set responder::read_keys() const {
+  return dtls_cookie::read_keys(keys_fd());
+}
+
+counters responder::read_counters() const {
+  return dtls_cookie::read_counters(counters_fd());
+}
+
+run_result responder::test_run(std::span<const uint8_t> frame) const {
+  return dtls_cookie::test_run(prog_fd(), frame);
+}
+
+attachment responder::attach(int ifindex, attach_mode mode) const {
+  LIBBPF_OPTS(bpf_link_create_opts, opts);
+  opts.flags =
+      mode == attach_mode::native ? XDP_FLAGS_DRV_MODE : XDP_FLAGS_SKB_MODE;
+  unique_fd link(bpf_link_create(prog_fd(), ifindex, BPF_XDP, &opts));
+  if (!link)
+    fail("bpf_link_create(BPF_XDP)",
+         std::string(kProgName) + " on ifindex " + std::to_string(ifindex),
+         link.get());
+  return attachment(std::move(link), ifindex);
+}
+
+}  // namespace dtls_cookie
