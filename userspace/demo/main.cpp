@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "dtls_cookie/cookie.hpp"
+#include "dtls_cookie/packet.hpp"
 #include "dtls_cookie/wire.hpp"
 #include "responder.skel.h"
 
@@ -22,24 +23,12 @@ ssize_t capture(void* ptr, const void* data, size_t size) {
   return ssize_t(size);
 }
 
-// A minimal DTLS 1.2 ClientHello carrying the given cookie.
+// A DTLS 1.2 ClientHello carrying the given cookie.
 std::vector<uint8_t> client_hello(uint64_t seq, std::span<const uint8_t> ck) {
-  std::vector<uint8_t> body = {0xfe, 0xfd};
-  body.resize(body.size() + 32, 0x42);  // random
-  body.push_back(0);                    // session_id
-  body.push_back(uint8_t(ck.size()));
-  body.insert(body.end(), ck.begin(), ck.end());
-  for (uint8_t b : {0x00, 0x02, 0xc0, 0x2b, 0x01, 0x00}) body.push_back(b);
-  std::vector<uint8_t> d(DC_RECORD_HEADER_LEN + DC_HANDSHAKE_HEADER_LEN);
-  d[0] = DC_CONTENT_HANDSHAKE;
-  dc::wire::store_be<2>(&d[1], DC_VERSION_DTLS12);
-  dc::wire::store_be<6>(&d[5], seq);
-  dc::wire::store_be<2>(&d[11], DC_HANDSHAKE_HEADER_LEN + body.size());
-  d[13] = DC_HS_CLIENT_HELLO;
-  dc::wire::store_be<3>(&d[14], body.size());
-  dc::wire::store_be<3>(&d[22], body.size());
-  d.insert(d.end(), body.begin(), body.end());
-  return d;
+  dc::packet::client_hello ch;
+  ch.record_seq = seq;
+  ch.cookie.assign(ck.begin(), ck.end());
+  return dc::packet::build(ch);
 }
 
 }  // namespace

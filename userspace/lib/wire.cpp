@@ -93,81 +93,89 @@ std::string_view to_string(reject_reason reason) noexcept {
   return "unknown";
 }
 
-parse_result parse_client_hello(std::span<const uint8_t> d, parse_depth depth) {
-  parse_result res;
-  auto fail = [&res](reject_reason r) {
-    res.reason = r;
-    return res;
-  };
-  client_hello& ch = res.hello;
+namespace {
 
-  if (d.size() < DC_RECORD_HEADER_LEN) return fail(reject_reason::truncated);
-  ch.record = read_record_header(d.data());
-  if (ch.record.content_type != DC_CONTENT_HANDSHAKE)
-    return fail(reject_reason::not_handshake);
-  if (ch.record.epoch != 0) return fail(reject_reason::epoch_not_zero);
-  if (!is_dtls_version(ch.record.version))
-    return fail(reject_reason::bad_record_version);
+// Fills ch as far as it gets; the reason it stopped, or nothing. Kept apart
+// from the result so the result is built once, with no copy per exit.
+std::optional<reject_reason> parse_into(std::span<const uint8_t> d,
+                                        parse_depth depth, client_hello& ch) {
+  using R = reject_reason;
+
+  // Headers are checked from locals and stored once: stores into ch, read
+  // back at once, would cost a store-forwarding round trip each.
+  if (d.size() < DC_RECORD_HEADER_LEN) return R::truncated;
+  const record_header rec = read_record_header(d.data());
+  if (rec.content_type != DC_CONTENT_HANDSHAKE) return R::not_handshake;
+  if (rec.epoch != 0) return R::epoch_not_zero;
+  if (!is_dtls_version(rec.version)) return R::bad_record_version;
 
   if (d.size() < DC_RECORD_HEADER_LEN + DC_HANDSHAKE_HEADER_LEN)
-    return fail(reject_reason::truncated);
-  ch.handshake = read_handshake_header(d.data() + DC_RECORD_HEADER_LEN);
-  if (ch.handshake.msg_type != DC_HS_CLIENT_HELLO)
-    return fail(reject_reason::not_client_hello);
-  if (ch.handshake.fragment_offset != 0 ||
-      ch.handshake.fragment_length != ch.handshake.length)
-    return fail(reject_reason::fragmented);
+    return R::truncated;
+  const handshake_header hs =
+      read_handshake_header(d.data() + DC_RECORD_HEADER_LEN);
+  if (hs.msg_type != DC_HS_CLIENT_HELLO) return R::not_client_hello;
+  if (hs.fragment_offset != 0 || hs.fragment_length != hs.length)
+    return R::fragmented;
 
   // The record must fit in the datagram and hold the whole message.
-  if (ch.record.length > d.size() - DC_RECORD_HEADER_LEN)
-    return fail(reject_reason::truncated);
-  if (size_t(DC_HANDSHAKE_HEADER_LEN) + ch.handshake.length > ch.record.length)
-    return fail(reject_reason::bad_length);
+  if (rec.length > d.size() - DC_RECORD_HEADER_LEN) return R::truncated;
+  if (size_t(DC_HANDSHAKE_HEADER_LEN) + hs.length > rec.length)
+    return R::bad_length;
 
   const uint8_t* const body = d.data() + DC_OFF_CLIENT_VERSION;
-  const uint8_t* const end = body + ch.handshake.length;
+  const uint8_t* const end = body + hs.length;
   const uint8_t* p = body;
 
-  if (end - p < 2 + DC_RANDOM_LEN + 1) return fail(reject_reason::truncated);
-  ch.client_version = uint16_t(load_be<2>(p));
-  if (!is_dtls_version(ch.client_version))
-    return fail(reject_reason::bad_client_version);
-  ch.random = {p + 2, DC_RANDOM_LEN};
+  if (end - p < 2 + DC_RANDOM_LEN + 1) return R::truncated;
+  const uint16_t client_version = uint16_t(load_be<2>(p));
+  if (!is_dtls_version(client_version)) return R::bad_client_version;
   p += 2 + DC_RANDOM_LEN;
 
   const size_t sid_len = *p++;
-  if (sid_len > DC_MAX_SESSION_ID_LEN)
-    return fail(reject_reason::session_id_too_long);
-  if (size_t(end - p) < sid_len + 1) return fail(reject_reason::truncated);
-  ch.session_id = {p, sid_len};
+  if (sid_len > DC_MAX_SESSION_ID_LEN) return R::session_id_too_long;
+  if (size_t(end - p) < sid_len + 1) return R::truncated;
+  const uint8_t* const sid = p;
   p += sid_len;
 
-  ch.cookie_len_offset = size_t(p - d.data());
-  const size_t cookie_len = *p++;
-  if (size_t(end - p) < cookie_len) return fail(reject_reason::truncated);
+  const uint8_t* const cookie_len_byte = p++;
+  const size_t cookie_len = *cookie_len_byte;
+  if (size_t(end - p) < cookie_len) return R::truncated;
+
+  ch.record = rec;
+  ch.handshake = hs;
+  ch.client_version = client_version;
+  ch.random = {body + 2, DC_RANDOM_LEN};
+  ch.session_id = {sid, sid_len};
+  ch.cookie_len_offset = size_t(cookie_len_byte - d.data());
   ch.cookie = {p, cookie_len};
   p += cookie_len;
-  if (depth == parse_depth::up_to_cookie) return res;
+  if (depth == parse_depth::up_to_cookie) return std::nullopt;
 
-  if (end - p < 2) return fail(reject_reason::bad_cipher_suites);
+  if (end - p < 2) return R::bad_cipher_suites;
   const size_t suites_len = load_be<2>(p);
   p += 2;
   if (suites_len == 0 || (suites_len & 1) || size_t(end - p) < suites_len)
-    return fail(reject_reason::bad_cipher_suites);
+    return R::bad_cipher_suites;
   p += suites_len;
 
-  if (end - p < 1) return fail(reject_reason::bad_compression);
+  if (end - p < 1) return R::bad_compression;
   const size_t comp_len = *p++;
-  if (comp_len == 0 || size_t(end - p) < comp_len)
-    return fail(reject_reason::bad_compression);
+  if (comp_len == 0 || size_t(end - p) < comp_len) return R::bad_compression;
   p += comp_len;
 
-  if (p == end) return res;  // no extensions at all
-  if (end - p < 2) return fail(reject_reason::bad_extensions);
+  if (p == end) return std::nullopt;  // no extensions at all
+  if (end - p < 2) return R::bad_extensions;
   const size_t ext_len = load_be<2>(p);
   p += 2;
-  if (size_t(end - p) != ext_len) return fail(reject_reason::bad_extensions);
-  if (auto r = walk_extensions(p, end, ch.offers_dtls13)) return fail(*r);
+  if (size_t(end - p) != ext_len) return R::bad_extensions;
+  return walk_extensions(p, end, ch.offers_dtls13);
+}
+
+}  // namespace
+
+parse_result parse_client_hello(std::span<const uint8_t> d, parse_depth depth) {
+  parse_result res;
+  res.reason = parse_into(d, depth, res.hello);
   return res;
 }
 
@@ -217,23 +225,30 @@ classification classify(std::span<const uint8_t> d) {
 std::array<uint8_t, DC_HVR_LEN> build_hello_verify_request(
     uint64_t record_seq, uint16_t message_seq, uint16_t server_version,
     const dc_cookie& cookie) {
-  std::array<uint8_t, DC_HVR_LEN> out{};
-  uint8_t* p = out.data();
-  p[0] = DC_CONTENT_HANDSHAKE;
-  store_be<2>(p + 1, server_version);
-  store_be<2>(p + 3, 0);  // epoch
-  store_be<6>(p + 5, record_seq);
-  store_be<2>(p + 11, DC_HANDSHAKE_HEADER_LEN + DC_HVR_BODY_LEN);
-  p += DC_RECORD_HEADER_LEN;
-  p[0] = DC_HS_HELLO_VERIFY_REQUEST;
-  store_be<3>(p + 1, DC_HVR_BODY_LEN);
-  store_be<2>(p + 4, message_seq);
-  store_be<3>(p + 6, 0);
-  store_be<3>(p + 9, DC_HVR_BODY_LEN);
-  p += DC_HANDSHAKE_HEADER_LEN;
-  store_be<2>(p, server_version);
-  p[2] = DC_COOKIE_LEN;
-  std::memcpy(p + 3, &cookie, sizeof cookie);
+  constexpr uint8_t kHsLen = DC_HANDSHAKE_HEADER_LEN + DC_HVR_BODY_LEN;
+  constexpr size_t kHs = DC_RECORD_HEADER_LEN;
+  constexpr size_t kBody = kHs + DC_HANDSHAKE_HEADER_LEN;
+  // Everything but the version, the sequence numbers and the cookie is
+  // fixed; copying a template and patching four fields is what keeps send
+  // cheap.
+  static constexpr std::array<uint8_t, DC_HVR_LEN> kTemplate = [] {
+    std::array<uint8_t, DC_HVR_LEN> t{};
+    t[0] = DC_CONTENT_HANDSHAKE;
+    t[12] = kHsLen;  // record length (high byte 0)
+    t[kHs] = DC_HS_HELLO_VERIFY_REQUEST;
+    t[kHs + 3] = DC_HVR_BODY_LEN;   // message length
+    t[kHs + 11] = DC_HVR_BODY_LEN;  // fragment length, offset 0
+    t[kBody + 2] = DC_COOKIE_LEN;
+    return t;
+  }();
+  static_assert(kHsLen < 256 && DC_HVR_BODY_LEN < 256);
+
+  std::array<uint8_t, DC_HVR_LEN> out = kTemplate;
+  store_be<2>(&out[1], server_version);
+  store_be<6>(&out[5], record_seq);
+  store_be<2>(&out[kHs + 4], message_seq);
+  store_be<2>(&out[kBody], server_version);
+  std::memcpy(&out[kBody + 3], &cookie, sizeof cookie);
   return out;
 }
 
