@@ -1,0 +1,80 @@
+// A running responder as the agent sees it: the program, its maps and its
+// per-interface links pinned in one bpffs directory, so that every
+// subcommand, and an agent started later, acts on the same instance.
+//
+// Layout of a pin directory (default /sys/fs/bpf/dtls-cookie):
+//   prog            the XDP program
+//   keys            the outer key map (array of maps, one slot)
+//   counters        the per-CPU counters
+//   config          the program's read-only data (struct dc_config)
+//   link.<ifname>   one BPF link per interface the program is attached to
+#pragma once
+
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "dtls_cookie/abi/abi.h"
+#include "dtls_cookie/keys.hpp"
+#include "dtls_cookie/responder.hpp"
+
+namespace dtls_cookie::agent {
+
+inline constexpr const char* kDefaultPinDir = "/sys/fs/bpf/dtls-cookie";
+
+struct link_info {
+  std::string ifname;
+  int ifindex = 0;
+  attach_mode mode = attach_mode::native;
+  uint32_t link_id = 0;
+};
+
+// Owns the fds of a pinned instance. Move-only.
+class instance {
+ public:
+  // Opens the instance pinned in dir. Empty when dir holds nothing of
+  // ours; throws dtls_cookie::error when it holds something that is not
+  // ours (wrong object type, name or layout), naming the path.
+  static std::optional<instance> open(const std::filesystem::path& dir);
+
+  // Loads a new program with cfg, publishes keys and pins program and maps
+  // in dir (created). On any failure nothing stays pinned.
+  static instance create(const std::filesystem::path& dir,
+                         const dc_config& cfg, const key_set& keys);
+
+  const std::filesystem::path& dir() const { return dir_; }
+  int prog_fd() const { return prog_.get(); }
+  int keys_fd() const { return keys_.get(); }
+  int counters_fd() const { return counters_.get(); }
+  uint32_t prog_id() const;
+
+  dc_config config() const;
+  key_set keys() const;
+  void publish(const key_set& keys) const;
+  counters read_counters() const;
+  std::vector<link_info> links() const;
+
+  // Attaches the pinned program to ifname through a new pinned link.
+  // Refuses an interface that already carries an XDP program unless
+  // replace is set; never falls back from native to generic mode.
+  link_info attach(const std::string& ifname, attach_mode mode, bool replace);
+  // Detaches from ifname (only a link this tool pinned). Returns false
+  // when it was not attached.
+  bool detach(const std::string& ifname);
+  // Removes every pin (after the last detach).
+  void remove();
+
+ private:
+  instance() = default;
+  std::filesystem::path dir_;
+  unique_fd prog_, keys_, counters_, config_;
+};
+
+// Makes sure dir lies on a bpffs. The default location is mounted when
+// /sys/fs/bpf is not a bpffs yet; any other directory must already be on
+// one. Throws dtls_cookie::error saying what to do.
+void ensure_bpffs(const std::filesystem::path& dir);
+
+}  // namespace dtls_cookie::agent
