@@ -9,7 +9,7 @@ packages=(
   libssl-dev openssl libgnutls28-dev gnutls-bin
   libgtest-dev libgmock-dev googletest libbenchmark-dev
   libcli11-dev nlohmann-json3-dev libspdlog-dev
-  iproute2 ethtool tcpdump python3 procps
+  iproute2 ethtool tcpdump nftables python3 procps
 )
 
 missing=()
