@@ -12,6 +12,7 @@
 #include <fstream>
 
 #include "dtls_cookie/error.hpp"
+#include "dtls_cookie/pinned_keys.hpp"
 
 namespace examples {
 namespace {
@@ -37,8 +38,13 @@ server_options parse_options(int argc, char** argv, const char* description) {
       ->required();
 
   auto* keys = app.add_option_group("Cookie keys");
-  keys->add_option("--secret-file", o.secret_file,
-                   "Fleet secret (16 bytes or more) to derive keys from");
+  auto* secret =
+      keys->add_option("--secret-file", o.secret_file,
+                       "Fleet secret (16 bytes or more) to derive keys from");
+  keys->add_option("--pin-dir", o.pin_dir,
+                   "bpffs directory of the XDP responder on this host, whose "
+                   "live keys to verify with (e.g. /sys/fs/bpf/dtls-cookie)")
+      ->excludes(secret);
   int64_t interval = o.key_interval.count();
   keys->add_option("--key-interval", interval,
                    "Seconds each fleet key is current")
@@ -65,7 +71,12 @@ server_options parse_options(int argc, char** argv, const char* description) {
       program_name +
       " --listen [::1]:5684 --cert c.pem --key k.pem \\\n"
       "      --secret-file fleet.key --max-clients 1\n"
-      "      serve one client over IPv6, then exit\n");
+      "      serve one client over IPv6, then exit\n"
+      "  " +
+      program_name +
+      " --cert c.pem --key k.pem --pin-dir /sys/fs/bpf/dtls-cookie\n"
+      "      verify cookies with the keys of the XDP responder on this "
+      "host\n");
 
   try {
     app.parse(argc, argv);
@@ -84,7 +95,10 @@ std::unique_ptr<dtls_cookie::key_source> make_key_source(
         dtls_cookie::fleet_secret::from_file(options.secret_file),
         options.key_interval);
   }
-  throw dtls_cookie::error("no cookie key source: give --secret-file FILE");
+  if (!options.pin_dir.empty())
+    return std::make_unique<dtls_cookie::pinned_key_source>(options.pin_dir);
+  throw dtls_cookie::error(
+      "no cookie key source: give --secret-file FILE or --pin-dir DIR");
 }
 
 socket_address parse_address(const std::string& text) {

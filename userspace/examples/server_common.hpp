@@ -20,8 +20,10 @@ struct server_options {
   std::string listen = "127.0.0.1:4433";
   std::filesystem::path cert;
   std::filesystem::path key;
-  // Key source: fleet keys derived from a secret file.
+  // Key source: fleet keys derived from a secret file, or the live keys
+  // of the XDP responder pinned in a bpffs directory on this host.
   std::filesystem::path secret_file;
+  std::filesystem::path pin_dir;
   std::chrono::seconds key_interval{3600};
   uint64_t max_clients = 0;  // 0: serve forever
   std::chrono::seconds idle_timeout{30};
