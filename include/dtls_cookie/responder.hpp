@@ -6,14 +6,29 @@
 #include <array>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <span>
+#include <string>
 #include <utility>
 #include <vector>
 
 #include "dtls_cookie/abi/abi.h"
+#include "dtls_cookie/error.hpp"
 #include "dtls_cookie/keys.hpp"
 
 namespace dtls_cookie {
+
+// A failed libbpf or bpf() call: the message names the call and the
+// object; code() is the errno, for a caller that turns a known one (EBUSY,
+// EOPNOTSUPP) into advice.
+class bpf_error : public error {
+ public:
+  bpf_error(const std::string& what, int code) : error(what), code_(code) {}
+  int code() const noexcept { return code_; }
+
+ private:
+  int code_;
+};
 
 // A file descriptor with exactly one owner, closed on destruction.
 class unique_fd {
@@ -62,7 +77,7 @@ struct run_result {
 
 // The operations below act on file descriptors, so a process that did not
 // load the program (the agent, with pinned maps) can use them too. Each
-// throws dtls_cookie::error naming the libbpf call, the object and the
+// throws dtls_cookie::bpf_error naming the libbpf call, the object and the
 // errno text.
 
 // Makes keys the published set: a new inner map is written, frozen and
@@ -81,6 +96,29 @@ enum class attach_mode {
   native,   // in the driver (XDP_FLAGS_DRV_MODE)
   generic,  // on the skb path, for any device (XDP_FLAGS_SKB_MODE)
 };
+
+// The program's load-time configuration as the kernel holds it (the
+// frozen read-only data map of a loaded responder).
+dc_config read_config(int config_map_fd);
+
+// Pins fd at path on a bpffs, and opens a pinned object again.
+void pin_object(int fd, const std::string& path);
+unique_fd open_pinned(const std::string& path);
+
+// What the kernel reports for an interface's XDP hook.
+struct xdp_state {
+  uint32_t prog_id = 0;             // 0 when no program is attached
+  std::optional<attach_mode> mode;  // empty for offload or several modes
+};
+xdp_state query_xdp(int ifindex);
+
+// Attaches prog_fd to ifindex through a new, unpinned BPF link. The
+// kernel refuses (EBUSY or EEXIST) when the hook already holds a program,
+// and EOPNOTSUPP means the driver has no native XDP.
+unique_fd create_xdp_link(int prog_fd, int ifindex, attach_mode mode);
+// Removes a program attached through netlink (ip link set ... xdp); a
+// program held by a BPF link cannot be removed this way (EBUSY).
+void detach_netlink_xdp(int ifindex, attach_mode mode);
 
 // The program attached to one interface through a BPF link; detached on
 // destruction.
@@ -114,6 +152,8 @@ class responder {
   int prog_fd() const noexcept;
   int counters_fd() const noexcept;
   int keys_fd() const noexcept;
+  // The read-only data map that holds the dc_config the program runs with.
+  int config_fd() const noexcept;
 
   void publish_keys(const key_set& keys) const;
   key_set read_keys() const;

@@ -9,7 +9,9 @@
 #include <string>
 #include <vector>
 
+#include "dtls_cookie/keys.hpp"
 #include "dtls_cookie/responder.hpp"
+#include "instance.hpp"
 
 namespace dtls_cookie::agent {
 
@@ -20,12 +22,35 @@ struct key_options {
 
 struct attach_options {
   std::vector<std::string> ifaces;
-  responder_options responder;  // ports, policies, local addresses
+  // Ports, policies and the --local-addr addresses; the attached
+  // interfaces' own addresses are added by attach_all().
+  responder_options responder;
   attach_mode mode = attach_mode::native;
   bool replace = false;
   std::filesystem::path pin_dir;
   key_options keys;
 };
+
+// The first key set of a new instance: random, or the fleet's set for
+// now when a secret file is given.
+key_set initial_keys(const key_options& k);
+// The set a rotation publishes: a random key following live's current one
+// (which becomes the previous), or the fleet's set for now.
+key_set rotated_keys(const key_set& live, const key_options& k);
+
+// Attach's work, shared with run. Reuses the instance pinned in
+// o.pin_dir when its ports, policies and server version equal the
+// requested ones (else throws, saying what differs), or creates it with
+// initial_keys(); then attaches every interface of o.ifaces. With adopt,
+// an interface this tool has already attached is taken as it is (a
+// restarted run); without, it is an error. On failure, nothing this call
+// made stays attached or pinned. Holds lock_pin_dir() while it works.
+struct attach_result {
+  instance inst;
+  std::vector<link_info> links;  // one per interface of o.ifaces
+  bool created = false;          // a new instance (else a reused one)
+};
+attach_result attach_all(const attach_options& o, bool adopt);
 
 int cmd_attach(const attach_options& o);
 int cmd_detach(const std::string& iface, const std::filesystem::path& pin_dir);

@@ -41,19 +41,22 @@ class instance {
 
   // Loads a new program with cfg, publishes keys and pins program and maps
   // in dir (created). On any failure nothing stays pinned.
-  static instance create(const std::filesystem::path& dir,
-                         const dc_config& cfg, const key_set& keys);
+  static instance create(const std::filesystem::path& dir, const dc_config& cfg,
+                         const key_set& keys);
 
   const std::filesystem::path& dir() const { return dir_; }
   int prog_fd() const { return prog_.get(); }
   int keys_fd() const { return keys_.get(); }
   int counters_fd() const { return counters_.get(); }
+  int config_fd() const { return config_.get(); }
   uint32_t prog_id() const;
 
   dc_config config() const;
   key_set keys() const;
   void publish(const key_set& keys) const;
   counters read_counters() const;
+  // The links pinned in dir, each with the mode the kernel reports; an
+  // interface that has gone away shows ifindex 0.
   std::vector<link_info> links() const;
 
   // Attaches the pinned program to ifname through a new pinned link.
@@ -76,5 +79,14 @@ class instance {
 // /sys/fs/bpf is not a bpffs yet; any other directory must already be on
 // one. Throws dtls_cookie::error saying what to do.
 void ensure_bpffs(const std::filesystem::path& dir);
+
+// An exclusive flock on the pin directory's parent, held while a command
+// changes an instance (create, attach, detach, rotate, remove) so that
+// two agents never interleave; released when the fd closes. Waits for a
+// holder.
+unique_fd lock_pin_dir(const std::filesystem::path& dir);
+
+// "native" or "skb", as the CLI spells the modes.
+const char* mode_name(attach_mode mode);
 
 }  // namespace dtls_cookie::agent

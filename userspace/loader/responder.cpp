@@ -32,8 +32,20 @@ constexpr const char* kCountersMapName = "dc_counters";
 [[noreturn]] void fail(std::string_view call, std::string_view object,
                        int err) {
   if (err < 0) err = -err;
-  throw error(std::string(call) + " on " + std::string(object) +
-              " failed: " + std::strerror(err));
+  std::string what = std::string(call) + " on " + std::string(object) +
+                     " failed: " + std::strerror(err);
+  // Without the capabilities every bpf() command fails this way, and the
+  // errno text alone does not say what is missing.
+  if (err == EPERM) what += " (run as root or with CAP_BPF+CAP_NET_ADMIN)";
+  throw bpf_error(what, err);
+}
+
+uint32_t xdp_flags(attach_mode mode) {
+  return mode == attach_mode::native ? XDP_FLAGS_DRV_MODE : XDP_FLAGS_SKB_MODE;
+}
+
+std::string ifindex_name(int ifindex) {
+  return "ifindex " + std::to_string(ifindex);
 }
 
 void check_policy(const char* field, dc_policy p, bool answer_allowed) {
@@ -163,6 +175,62 @@ run_result test_run(int prog_fd, std::span<const uint8_t> frame) {
   return {opts.retval, std::move(out), opts.duration};
 }
 
+dc_config read_config(int config_map_fd) {
+  struct bpf_map_info info {};
+  uint32_t len = sizeof info;
+  int err = bpf_obj_get_info_by_fd(config_map_fd, &info, &len);
+  if (err) fail("bpf_obj_get_info_by_fd", "the config map", err);
+  // The map holds the whole .rodata section; dc_cfg is its only variable.
+  if (info.value_size != sizeof(dc_config))
+    throw error("the config map " + std::string(info.name) + " holds " +
+                std::to_string(info.value_size) + " bytes, not a dc_config (" +
+                std::to_string(sizeof(dc_config)) + ")");
+  dc_config cfg{};
+  const uint32_t zero = 0;
+  err = bpf_map_lookup_elem(config_map_fd, &zero, &cfg);
+  if (err) fail("bpf_map_lookup_elem", "the config map", err);
+  return cfg;
+}
+
+void pin_object(int fd, const std::string& path) {
+  const int err = bpf_obj_pin(fd, path.c_str());
+  if (err) fail("bpf_obj_pin", path, err);
+}
+
+unique_fd open_pinned(const std::string& path) {
+  unique_fd fd(bpf_obj_get(path.c_str()));
+  if (!fd) fail("bpf_obj_get", path, fd.get());
+  return fd;
+}
+
+xdp_state query_xdp(int ifindex) {
+  LIBBPF_OPTS(bpf_xdp_query_opts, opts);
+  const int err = bpf_xdp_query(ifindex, 0, &opts);
+  if (err) fail("bpf_xdp_query", ifindex_name(ifindex), err);
+  xdp_state state;
+  state.prog_id = opts.prog_id;
+  if (opts.attach_mode == XDP_ATTACHED_DRV) state.mode = attach_mode::native;
+  if (opts.attach_mode == XDP_ATTACHED_SKB) state.mode = attach_mode::generic;
+  if (opts.attach_mode == XDP_ATTACHED_MULTI)
+    state.prog_id = opts.drv_prog_id ? opts.drv_prog_id : opts.skb_prog_id;
+  return state;
+}
+
+unique_fd create_xdp_link(int prog_fd, int ifindex, attach_mode mode) {
+  LIBBPF_OPTS(bpf_link_create_opts, opts);
+  opts.flags = xdp_flags(mode);
+  unique_fd link(bpf_link_create(prog_fd, ifindex, BPF_XDP, &opts));
+  if (!link)
+    fail("bpf_link_create(BPF_XDP)",
+         std::string(kProgName) + " on " + ifindex_name(ifindex), link.get());
+  return link;
+}
+
+void detach_netlink_xdp(int ifindex, attach_mode mode) {
+  const int err = bpf_xdp_detach(ifindex, xdp_flags(mode), nullptr);
+  if (err) fail("bpf_xdp_detach", ifindex_name(ifindex), err);
+}
+
 struct responder::skeleton {
   explicit skeleton(::responder* s) noexcept : skel(s) {}
   skeleton(const skeleton&) = delete;
@@ -199,6 +267,10 @@ int responder::keys_fd() const noexcept {
   return bpf_map__fd(skel_->skel->maps.dc_keys);
 }
 
+int responder::config_fd() const noexcept {
+  return bpf_map__fd(skel_->skel->maps.rodata);
+}
+
 void responder::publish_keys(const key_set& keys) const {
   dtls_cookie::publish_keys(keys_fd(), keys);
 }
@@ -216,15 +288,7 @@ run_result responder::test_run(std::span<const uint8_t> frame) const {
 }
 
 attachment responder::attach(int ifindex, attach_mode mode) const {
-  LIBBPF_OPTS(bpf_link_create_opts, opts);
-  opts.flags =
-      mode == attach_mode::native ? XDP_FLAGS_DRV_MODE : XDP_FLAGS_SKB_MODE;
-  unique_fd link(bpf_link_create(prog_fd(), ifindex, BPF_XDP, &opts));
-  if (!link)
-    fail("bpf_link_create(BPF_XDP)",
-         std::string(kProgName) + " on ifindex " + std::to_string(ifindex),
-         link.get());
-  return attachment(std::move(link), ifindex);
+  return attachment(create_xdp_link(prog_fd(), ifindex, mode), ifindex);
 }
 
 }  // namespace dtls_cookie
