@@ -13,14 +13,16 @@
 #include "packet.h"
 
 /*
- * All positions are offsets from the start of the frame, held in __u32 and
- * compared as "end - off < len" so that no sum can wrap: off <= end holds
- * from the first check on, and every advance was checked to fit.
+ * All positions are offsets from the start of the frame, held in __u64 so
+ * that clang (BPF v1, no 32-bit subregisters) need not zero-extend them on
+ * every use, and compared as "end - off < len" so that no sum can wrap:
+ * off <= end holds from the first check on, and every advance was checked
+ * to fit.
  */
 struct dc_client_hello {
-	__u32 end;	  /* just past the ClientHello body */
-	__u32 cookie_off; /* the cookie bytes */
-	__u32 cookie_len;
+	__u64 end;	  /* just past the ClientHello body */
+	__u64 cookie_off; /* the cookie bytes */
+	__u64 cookie_len;
 };
 
 static __always_inline bool dc_is_dtls_version(__u16 v)
@@ -34,11 +36,11 @@ static __always_inline bool dc_is_dtls_version(__u16 v)
  * A NULL from dc_bytes() cannot happen below; it is MALFORMED so that the
  * verifier sees every access checked.
  */
-static __always_inline int dc_classify(const struct dc_frame *f, __u32 pl,
-				       __u32 len, struct dc_client_hello *ch)
+static __always_inline int dc_classify(const struct dc_frame *f, __u64 pl,
+				       __u64 len, struct dc_client_hello *ch)
 {
 	const __u8 *rec, *hs, *body, *p;
-	__u32 hs_len, off;
+	__u64 hs_len, off;
 	__u8 sid_len;
 
 	if (len < DC_RECORD_HEADER_LEN)
@@ -97,7 +99,7 @@ static __always_inline int dc_classify(const struct dc_frame *f, __u32 pl,
 	if (sid_len > DC_MAX_SESSION_ID_LEN)
 		return DC_CNT_MALFORMED;
 	off = pl + DC_OFF_SESSION_ID_LEN + 1;
-	if (ch->end - off < (__u32)sid_len + 1)
+	if (ch->end - off < (__u64)sid_len + 1)
 		return DC_CNT_MALFORMED;
 	off += sid_len;
 
@@ -127,11 +129,11 @@ static __always_inline int dc_classify(const struct dc_frame *f, __u32 pl,
  * inlined, its loop multiplied the states of the walk past the
  * 1M-instruction budget (kernel 6.18). It runs once per ClientHello.
  */
-__noinline int dc_supported_versions(struct xdp_md *ctx, __u32 off, __u32 len)
+__noinline int dc_supported_versions(struct xdp_md *ctx, __u64 off, __u64 len)
 {
 	struct dc_frame f;
 	const __u8 *p;
-	__u32 count, i;
+	__u64 count, i;
 
 	dc_frame_load(&f, ctx);
 	if (len < 1)
@@ -164,11 +166,11 @@ __noinline int dc_supported_versions(struct xdp_md *ctx, __u32 off, __u32 len)
  */
 static __always_inline int dc_walk_extensions(struct xdp_md *ctx,
 					      const struct dc_frame *f,
-					      __u32 off, __u32 end)
+					      __u64 off, __u64 end)
 {
 	bool dtls13 = false;
 	const __u8 *p;
-	__u32 n, len;
+	__u64 n, len;
 	int ret;
 
 	for (n = 0; n < DC_MAX_EXTENSIONS; n++) {
@@ -209,11 +211,11 @@ static __always_inline int dc_walk_extensions(struct xdp_md *ctx,
  * DC_MAX_EXTENSIONS iterations multiplied by those states exceeded the
  * verifier's 1M-instruction budget (kernel 6.18, clang 14).
  */
-__noinline int dc_walk_rest(struct xdp_md *ctx, __u32 off, __u32 end)
+__noinline int dc_walk_rest(struct xdp_md *ctx, __u64 off, __u64 end)
 {
 	struct dc_frame f;
 	const __u8 *p;
-	__u32 len;
+	__u64 len;
 
 	dc_frame_load(&f, ctx);
 	if (off > end || end - off < 2)

@@ -42,8 +42,8 @@ static __always_inline void dc_frame_load(struct dc_frame *f,
  * a constant at every call site, so the comparison with data_end is
  * against a pointer that shares its id with the one returned.
  */
-static __always_inline void *dc_bytes(const struct dc_frame *f, __u32 off,
-				      const __u32 len)
+static __always_inline void *dc_bytes(const struct dc_frame *f, __u64 off,
+				      const __u64 len)
 {
 	void *p;
 

@@ -76,12 +76,12 @@ union dc_addr {
 struct dc_flow {
 	union dc_addr saddr; /* IPv4 as ::ffff:a.b.c.d */
 	union dc_addr daddr;
-	__u32 l3_off;	  /* after Ethernet and VLAN tags: 14, 18 or 22 */
-	__u32 l4_off;	  /* UDP header */
-	__u32 l3_end;	  /* end of the IP packet by its own length field */
-	__u32 ip_opt_len; /* IPv4 options, left out of the reply */
-	__u32 pl_off;	  /* UDP payload: the DTLS datagram */
-	__u32 pl_len;
+	__u64 l3_off;	  /* after Ethernet and VLAN tags: 14, 18 or 22 */
+	__u64 l4_off;	  /* UDP header */
+	__u64 l3_end;	  /* end of the IP packet by its own length field */
+	__u64 ip_opt_len; /* IPv4 options, left out of the reply */
+	__u64 pl_off;	  /* UDP payload: the DTLS datagram */
+	__u64 pl_len;
 	__be32 ip6_word0; /* version, traffic class, flow label */
 	__be16 ip4_id;
 	__u8 ip4_tos;
@@ -141,7 +141,7 @@ static __always_inline int dc_parse_ipv4(const struct dc_frame *f,
 					 struct dc_flow *fl)
 {
 	struct iphdr *ip = dc_bytes(f, fl->l3_off, sizeof(*ip));
-	__u32 hdr_len;
+	__u64 hdr_len;
 	__u8 vihl;
 
 	if (!ip)
@@ -255,7 +255,7 @@ static __always_inline int dc_parse_headers(const struct dc_frame *f,
 					    struct dc_flow *fl)
 {
 	struct udphdr *udp;
-	__u32 udp_len;
+	__u64 udp_len;
 	__be16 proto;
 	int ret;
 
