@@ -309,15 +309,27 @@ static __always_inline const struct dc_key_set *dc_key_set(void)
 static __always_inline __u64 dc_cookie_tag(const struct dc_key *k,
 					   const struct dc_flow *fl)
 {
+	/*
+	 * Both inputs are copied to 8-byte-aligned stack buffers: there
+	 * clang 14 merges SipHash's byte-wise little-endian loads into one
+	 * 64-bit load per word, which it may not do on the map value or on
+	 * the packed struct (the BPF target has no unaligned loads).
+	 */
 	union {
 		struct dc_mac_input in;
 		__u8 bytes[sizeof(struct dc_mac_input)];
+		__u64 align;
 	} m;
+	union {
+		__u8 bytes[DC_KEY_LEN];
+		__u64 align;
+	} key;
 
+	__builtin_memcpy(key.bytes, k->bytes, sizeof(key.bytes));
 	__builtin_memcpy(m.in.addr, fl->saddr.b, sizeof(m.in.addr));
 	m.in.port = fl->sport;
 	m.in.key_generation = bpf_htonl(k->generation);
-	return dc_siphash24_22(k->bytes, m.bytes);
+	return dc_siphash24_22(key.bytes, m.bytes);
 }
 
 /*
