@@ -128,8 +128,11 @@ dc_client_echo() {
   local command
   command=$(dc_client_command "$client" "$host" "$port") || return
   mkfifo "$out.stdin"
-  # shellcheck disable=SC2086 # the command is split into words on purpose
-  timeout "$((${DC_CLIENT_WAIT:-10} + 5))" $command <"$out.stdin" \
+  # The command is split into words on purpose; DC_CLIENT_WRAP runs the
+  # client elsewhere, e.g. "ip netns exec NS".
+  # shellcheck disable=SC2086
+  timeout "$((${DC_CLIENT_WAIT:-10} + 5))" ${DC_CLIENT_WRAP:-} $command \
+    <"$out.stdin" \
     >"$out.stdout" 2>"$out.stderr" &
   local pid=$!
   DC_PIDS+=("$pid")
