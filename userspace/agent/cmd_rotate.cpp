@@ -1,0 +1,45 @@
+// rotate: publishes a new key set to the pinned instance. A random key
+// becomes current and the old current stays valid as previous, so cookies
+// issued just before still verify; or the fleet's set for now.
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+
+#include "commands.hpp"
+#include "dtls_cookie/error.hpp"
+#include "instance.hpp"
+
+namespace dtls_cookie::agent {
+
+key_set rotated_keys(const key_set& live, const key_options& k) {
+  if (k.secret_file)
+    return fleet_secret::from_file(*k.secret_file)
+        .key_set_at(std::chrono::system_clock::now(), k.interval);
+  key_set next = live;
+  rotate_random(next);
+  return next;
+}
+
+int cmd_rotate(const std::filesystem::path& pin_dir, const key_options& k) {
+  const unique_fd lock = lock_pin_dir(pin_dir);
+  const std::optional<instance> inst = instance::open(pin_dir);
+  if (!inst)
+    throw error("not attached: no instance is pinned in " + pin_dir.string() +
+                " (dtls-cookie attach first)");
+  const key_set live = inst->keys();
+  const key_set next = rotated_keys(live, k);
+  if (next == live) {
+    spdlog::info("the fleet keys of epoch {} are already published in {}",
+                 next.current()->generation, pin_dir.string());
+    return 0;
+  }
+  inst->publish(next);
+  spdlog::info("rotated keys in {}: generation {} current, {} previous{}",
+               pin_dir.string(), next.current()->generation,
+               next.previous() ? std::to_string(next.previous()->generation)
+                               : std::string("none"),
+               k.secret_file ? " (fleet keys)" : "");
+  return 0;
+}
+
+}  // namespace dtls_cookie::agent

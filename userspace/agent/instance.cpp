@@ -1,0 +1,454 @@
+// The pinned instance: creating, opening and checking the program, maps
+// and links that one pin directory holds, and attaching and detaching
+// interfaces through pinned BPF links.
+#include "instance.hpp"
+
+#include <bpf/bpf.h>
+#include <fcntl.h>
+#include <linux/bpf.h>
+#include <linux/magic.h>
+#include <net/if.h>
+#include <spdlog/spdlog.h>
+#include <sys/file.h>
+#include <sys/mount.h>
+#include <sys/statfs.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <set>
+#include <string>
+#include <string_view>
+
+#include "dtls_cookie/error.hpp"
+
+namespace dtls_cookie::agent {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr const char* kProgPin = "prog";
+constexpr const char* kKeysPin = "keys";
+constexpr const char* kCountersPin = "counters";
+constexpr const char* kConfigPin = "config";
+constexpr std::string_view kLinkPrefix = "link.";
+constexpr const char* kBpffsRoot = "/sys/fs/bpf";
+
+// What the embedded object calls its program and maps. The kernel keeps
+// the first 15 characters of a name; libbpf names the read-only data map
+// after the object, so only its suffix is fixed.
+constexpr std::string_view kProgName = "dc_responder";
+constexpr std::string_view kKeysMapName = "dc_keys";
+constexpr std::string_view kCountersMapName = "dc_counters";
+constexpr std::string_view kConfigMapSuffix = ".rodata";
+
+std::string errno_text(int err) {
+  std::string s = std::strerror(err < 0 ? -err : err);
+  if (err == EPERM || err == -EPERM)
+    s += " (run as root or with CAP_BPF+CAP_NET_ADMIN)";
+  return s;
+}
+
+[[noreturn]] void not_ours(const fs::path& path, const std::string& why) {
+  throw error(path.string() + " is not part of a dtls-cookie instance (" + why +
+              "): remove it or choose another --pin-dir");
+}
+
+bpf_prog_info prog_info(int fd, const fs::path& path) {
+  bpf_prog_info info{};
+  uint32_t len = sizeof info;
+  const int err = bpf_obj_get_info_by_fd(fd, &info, &len);
+  if (err)
+    throw error("bpf_obj_get_info_by_fd on " + path.string() +
+                " failed: " + errno_text(err));
+  return info;
+}
+
+bpf_map_info map_info(int fd, const fs::path& path) {
+  bpf_map_info info{};
+  uint32_t len = sizeof info;
+  const int err = bpf_obj_get_info_by_fd(fd, &info, &len);
+  if (err)
+    throw error("bpf_obj_get_info_by_fd on " + path.string() +
+                " failed: " + errno_text(err));
+  return info;
+}
+
+bpf_link_info link_info_of(int fd, const fs::path& path) {
+  bpf_link_info info{};
+  uint32_t len = sizeof info;
+  const int err = bpf_obj_get_info_by_fd(fd, &info, &len);
+  if (err)
+    throw error("bpf_obj_get_info_by_fd on " + path.string() +
+                " failed: " + errno_text(err));
+  return info;
+}
+
+// The ids of the maps a program uses.
+std::set<uint32_t> prog_map_ids(int fd, const fs::path& path) {
+  const bpf_prog_info first = prog_info(fd, path);
+  std::vector<uint32_t> ids(first.nr_map_ids);
+  bpf_prog_info info{};
+  info.nr_map_ids = uint32_t(ids.size());
+  info.map_ids = uint64_t(uintptr_t(ids.data()));
+  uint32_t len = sizeof info;
+  const int err = bpf_obj_get_info_by_fd(fd, &info, &len);
+  if (err)
+    throw error("bpf_obj_get_info_by_fd on " + path.string() +
+                " failed: " + errno_text(err));
+  ids.resize(std::min<size_t>(ids.size(), info.nr_map_ids));
+  return {ids.begin(), ids.end()};
+}
+
+// Opens a pin that must be one of ours; any object of another kind, or
+// anything bpf_obj_get cannot open, is reported as not ours.
+unique_fd open_object(const fs::path& path) {
+  unique_fd fd(bpf_obj_get(path.c_str()));
+  if (fd) return fd;
+  const int err = fd.get() < 0 ? -fd.get() : errno;
+  if (err == EPERM)
+    throw error("bpf_obj_get on " + path.string() +
+                " failed: " + errno_text(err));
+  not_ours(path, std::string("bpf_obj_get: ") + std::strerror(err));
+}
+
+struct map_shape {
+  std::string_view name;
+  bool name_is_suffix;
+  uint32_t type, key_size, value_size, max_entries;
+};
+
+uint32_t check_map(int fd, const fs::path& path, const map_shape& want) {
+  const bpf_map_info info = map_info(fd, path);
+  const std::string_view name = info.name;
+  const bool name_ok =
+      want.name_is_suffix ? name.ends_with(want.name) : name == want.name;
+  if (!name_ok)
+    not_ours(path, "a map named '" + std::string(name) + "', not '" +
+                       std::string(want.name) + "'");
+  if (info.type != want.type || info.key_size != want.key_size ||
+      info.value_size != want.value_size ||
+      info.max_entries != want.max_entries)
+    not_ours(path, "map '" + std::string(name) +
+                       "' has another type or layout than this version of "
+                       "dtls-cookie expects");
+  return info.id;
+}
+
+bool on_bpffs(const fs::path& p) {
+  struct statfs st {};
+  return ::statfs(p.c_str(), &st) == 0 && st.f_type == BPF_FS_MAGIC;
+}
+
+// The nearest directory of p that exists (p itself included).
+fs::path existing_ancestor(fs::path p) {
+  std::error_code ec;
+  while (!fs::exists(p, ec) && p.has_relative_path()) p = p.parent_path();
+  return p;
+}
+
+bool is_link_pin(const std::string& name) {
+  return name.size() > kLinkPrefix.size() && name.starts_with(kLinkPrefix);
+}
+
+void check_ifname(const std::string& ifname) {
+  if (ifname.empty() || ifname.size() >= IF_NAMESIZE ||
+      ifname.find('/') != std::string::npos || ifname == "." || ifname == "..")
+    throw error("'" + ifname + "' is not an interface name");
+}
+
+int ifindex_of(const std::string& ifname) {
+  check_ifname(ifname);
+  const unsigned idx = if_nametoindex(ifname.c_str());
+  if (idx == 0)
+    throw error("no interface named " + ifname +
+                " (ip link show lists them; an interface in another network "
+                "namespace is not visible here)");
+  return int(idx);
+}
+
+std::string prog_name_by_id(uint32_t id) {
+  unique_fd fd(bpf_prog_get_fd_by_id(id));
+  if (!fd) return "?";
+  bpf_prog_info info{};
+  uint32_t len = sizeof info;
+  if (bpf_obj_get_info_by_fd(fd.get(), &info, &len)) return "?";
+  return info.name[0] ? info.name : "(no name)";
+}
+
+std::string describe_xdp(const xdp_state& s) {
+  std::string out = "XDP program '" + prog_name_by_id(s.prog_id) + "' (id " +
+                    std::to_string(s.prog_id);
+  if (s.mode) out += std::string(", ") + mode_name(*s.mode) + " mode";
+  return out + ")";
+}
+
+}  // namespace
+
+const char* mode_name(attach_mode mode) {
+  return mode == attach_mode::native ? "native" : "skb";
+}
+
+void ensure_bpffs(const fs::path& dir) {
+  const fs::path root = kBpffsRoot;
+  const auto rel = dir.lexically_normal().lexically_relative(root);
+  const bool under_root =
+      !rel.empty() && rel.native() != ".." && !rel.native().starts_with("../");
+  if (under_root && !on_bpffs(root)) {
+    if (::mount("bpf", root.c_str(), "bpf", 0, "mode=0700") != 0) {
+      const int err = errno;
+      throw error("cannot mount a bpffs on " + root.string() + " (mount: " +
+                  errno_text(err) + "): mount one (mount -t bpf bpf " +
+                  root.string() + ") or pass --pin-dir on a bpffs");
+    }
+    spdlog::info("mounted a bpffs on {}", root.string());
+  }
+  const fs::path base = existing_ancestor(dir);
+  if (!on_bpffs(base))
+    throw error("--pin-dir " + dir.string() + " is not on a bpffs (" +
+                base.string() +
+                " is not one): mount one (mount -t bpf bpf DIR) or use a "
+                "directory under " +
+                root.string());
+}
+
+unique_fd lock_pin_dir(const fs::path& dir) {
+  const fs::path parent = dir.lexically_normal().parent_path();
+  unique_fd fd(::open(parent.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!fd) {
+    // No parent, no instance: nothing to serialise against.
+    if (errno == ENOENT) return {};
+    throw error("cannot open " + parent.string() +
+                " to lock it: " + errno_text(errno));
+  }
+  if (::flock(fd.get(), LOCK_EX) != 0)
+    throw error("cannot lock " + parent.string() + ": " + errno_text(errno));
+  return fd;
+}
+
+std::optional<instance> instance::open(const fs::path& dir) {
+  std::error_code ec;
+  if (!fs::exists(dir, ec)) return std::nullopt;
+  if (!fs::is_directory(dir, ec)) not_ours(dir, "not a directory");
+  if (!on_bpffs(dir)) not_ours(dir, "not on a bpffs");
+
+  std::set<std::string> names;
+  for (const auto& entry : fs::directory_iterator(dir))
+    names.insert(entry.path().filename().string());
+  if (names.empty()) return std::nullopt;
+  for (const std::string& n : names) {
+    if (n == kProgPin || n == kKeysPin || n == kCountersPin ||
+        n == kConfigPin || is_link_pin(n))
+      continue;
+    not_ours(dir / n, "an unexpected name in a pin directory");
+  }
+  for (const char* n : {kProgPin, kKeysPin, kCountersPin, kConfigPin})
+    if (!names.contains(n))
+      throw error("the instance in " + dir.string() + " is incomplete (no " +
+                  n + " pin): remove the directory (rm -r " + dir.string() +
+                  ") after checking that nothing uses it");
+
+  instance inst;
+  inst.dir_ = dir;
+  inst.prog_ = open_object(dir / kProgPin);
+  inst.keys_ = open_object(dir / kKeysPin);
+  inst.counters_ = open_object(dir / kCountersPin);
+  inst.config_ = open_object(dir / kConfigPin);
+
+  const bpf_prog_info pi = prog_info(inst.prog_.get(), dir / kProgPin);
+  if (pi.type != BPF_PROG_TYPE_XDP || std::string_view(pi.name) != kProgName)
+    not_ours(dir / kProgPin, "program '" + std::string(pi.name) +
+                                 "' is not the XDP program " +
+                                 std::string(kProgName));
+  const uint32_t keys_id =
+      check_map(inst.keys_.get(), dir / kKeysPin,
+                {kKeysMapName, false, BPF_MAP_TYPE_ARRAY_OF_MAPS, 4, 4, 1});
+  const uint32_t counters_id = check_map(
+      inst.counters_.get(), dir / kCountersPin,
+      {kCountersMapName, false, BPF_MAP_TYPE_PERCPU_ARRAY, 4, 8, DC_CNT_MAX});
+  const uint32_t config_id =
+      check_map(inst.config_.get(), dir / kConfigPin,
+                {kConfigMapSuffix, true, BPF_MAP_TYPE_ARRAY, 4,
+                 uint32_t(sizeof(dc_config)), 1});
+  // Maps of the right shape are not enough: they must be the very maps
+  // the pinned program reads, or a rotation would miss it.
+  const std::set<uint32_t> used = prog_map_ids(inst.prog_.get(), dir);
+  for (auto [id, pin] :
+       {std::pair{keys_id, kKeysPin}, std::pair{counters_id, kCountersPin},
+        std::pair{config_id, kConfigPin}})
+    if (!used.contains(id))
+      not_ours(dir / pin, "a map the pinned program does not use");
+
+  for (const std::string& n : names) {
+    if (!is_link_pin(n)) continue;
+    const unique_fd link = open_object(dir / n);
+    const bpf_link_info li = link_info_of(link.get(), dir / n);
+    if (li.type != BPF_LINK_TYPE_XDP || li.prog_id != pi.id)
+      not_ours(dir / n, "not an XDP link of the pinned program");
+  }
+  return inst;
+}
+
+instance instance::create(const fs::path& dir, const dc_config& cfg,
+                          const key_set& keys) {
+  responder r = responder::load(cfg);
+  r.publish_keys(keys);
+
+  std::error_code ec;
+  const bool made_dir = fs::create_directories(dir, ec);
+  if (ec)
+    throw error("cannot create the pin directory " + dir.string() + ": " +
+                ec.message());
+  std::vector<fs::path> pinned;
+  try {
+    for (auto [fd, name] :
+         {std::pair{r.prog_fd(), kProgPin}, std::pair{r.keys_fd(), kKeysPin},
+          std::pair{r.counters_fd(), kCountersPin},
+          std::pair{r.config_fd(), kConfigPin}}) {
+      pin_object(fd, (dir / name).string());
+      pinned.push_back(dir / name);
+    }
+    auto inst = open(dir);
+    if (!inst)
+      throw error("the instance just pinned in " + dir.string() +
+                  " cannot be opened again");
+    return std::move(*inst);
+  } catch (...) {
+    for (const fs::path& p : pinned) ::unlink(p.c_str());
+    if (made_dir) ::rmdir(dir.c_str());
+    throw;
+  }
+}
+
+uint32_t instance::prog_id() const {
+  return prog_info(prog_.get(), dir_ / kProgPin).id;
+}
+
+dc_config instance::config() const { return read_config(config_.get()); }
+
+key_set instance::keys() const { return read_keys(keys_.get()); }
+
+void instance::publish(const key_set& keys) const {
+  publish_keys(keys_.get(), keys);
+}
+
+counters instance::read_counters() const {
+  return dtls_cookie::read_counters(counters_.get());
+}
+
+std::vector<link_info> instance::links() const {
+  std::vector<link_info> out;
+  std::set<std::string> names;
+  for (const auto& entry : fs::directory_iterator(dir_)) {
+    const std::string n = entry.path().filename().string();
+    if (is_link_pin(n)) names.insert(n);
+  }
+  for (const std::string& n : names) {
+    const unique_fd fd = open_object(dir_ / n);
+    const bpf_link_info li = link_info_of(fd.get(), dir_ / n);
+    link_info l;
+    l.ifname = n.substr(kLinkPrefix.size());
+    l.ifindex = int(li.xdp.ifindex);
+    l.link_id = li.id;
+    if (l.ifindex != 0) {
+      const xdp_state s = query_xdp(l.ifindex);
+      if (s.mode) l.mode = *s.mode;
+    }
+    out.push_back(l);
+  }
+  return out;
+}
+
+link_info instance::attach(const std::string& ifname, attach_mode mode,
+                           bool replace) {
+  const int ifindex = ifindex_of(ifname);
+  const fs::path pin = dir_ / (std::string(kLinkPrefix) + ifname);
+  std::error_code ec;
+  if (fs::exists(pin, ec))
+    throw error("already attached to " + ifname + " (" + pin.string() +
+                "): detach it first (dtls-cookie detach --iface " + ifname +
+                ")");
+
+  const xdp_state present = query_xdp(ifindex);
+  if (present.prog_id != 0) {
+    if (!replace)
+      throw error(ifname + " already carries " + describe_xdp(present) +
+                  ": dtls-cookie does not replace it unless --replace is "
+                  "given");
+    try {
+      // A program attached through netlink has one mode; try the one the
+      // kernel reported, and both when it reported several.
+      if (present.mode) {
+        detach_netlink_xdp(ifindex, *present.mode);
+      } else {
+        for (attach_mode m : {attach_mode::native, attach_mode::generic})
+          if (query_xdp(ifindex).prog_id != 0) detach_netlink_xdp(ifindex, m);
+      }
+    } catch (const bpf_error& e) {
+      if (e.code() != EBUSY) throw;
+      throw error(describe_xdp(present) + " on " + ifname +
+                  " is held by a BPF link of another tool, which --replace "
+                  "cannot remove: detach it with that tool (bpftool link "
+                  "show lists links)");
+    }
+    spdlog::info("removed {} from {} (--replace)", describe_xdp(present),
+                 ifname);
+  }
+
+  unique_fd link;
+  try {
+    link = create_xdp_link(prog_.get(), ifindex, mode);
+  } catch (const bpf_error& e) {
+    if (e.code() == EOPNOTSUPP && mode == attach_mode::native)
+      throw error(ifname + " has no native XDP support (" + e.what() +
+                  "): use --mode skb");
+    if (e.code() == EBUSY || e.code() == EEXIST)
+      throw error(ifname + " got another XDP program meanwhile (" + e.what() +
+                  "): check ip link show " + ifname);
+    throw;
+  }
+  // Until the pin exists, closing the fd is what undoes the attach.
+  pin_object(link.get(), pin.string());
+  const bpf_link_info li = link_info_of(link.get(), pin);
+  return link_info{ifname, ifindex, mode, li.id};
+}
+
+bool instance::detach(const std::string& ifname) {
+  check_ifname(ifname);
+  const fs::path pin = dir_ / (std::string(kLinkPrefix) + ifname);
+  std::error_code ec;
+  if (!fs::exists(pin, ec)) return false;
+  const unique_fd link = open_object(pin);
+  const bpf_link_info li = link_info_of(link.get(), pin);
+  // bpf_link_detach clears the hook even while another process (a running
+  // agent) still holds the link; a link whose interface is gone has
+  // nothing left to detach.
+  if (li.xdp.ifindex != 0) {
+    const int err = bpf_link_detach(link.get());
+    if (err)
+      throw error("bpf_link_detach on " + pin.string() +
+                  " failed: " + errno_text(err));
+  }
+  if (::unlink(pin.c_str()) != 0)
+    throw error("cannot remove " + pin.string() + ": " + errno_text(errno));
+  return true;
+}
+
+void instance::remove() {
+  std::vector<fs::path> pins;
+  for (const auto& entry : fs::directory_iterator(dir_))
+    if (is_link_pin(entry.path().filename().string()))
+      pins.push_back(entry.path());
+  for (const char* n : {kConfigPin, kCountersPin, kKeysPin, kProgPin})
+    pins.push_back(dir_ / n);
+  for (const fs::path& p : pins)
+    if (::unlink(p.c_str()) != 0 && errno != ENOENT)
+      throw error("cannot remove " + p.string() + ": " + errno_text(errno));
+  // A pin directory that is itself a mount point stays (EBUSY).
+  if (::rmdir(dir_.c_str()) != 0 && errno != EBUSY && errno != ENOENT)
+    spdlog::warn("cannot remove the pin directory {}: {}", dir_.string(),
+                 errno_text(errno));
+}
+
+}  // namespace dtls_cookie::agent
