@@ -21,7 +21,9 @@
 //   responder if the frame came back for free. The same for the reflector.
 //   The restore trims the frame to a fixed floor before growing it back,
 //   so its cost does not depend on how long a frame the previous
-//   repetition left.
+//   repetition left. The reflector is the check on the method: it does the
+//   same work on its own output (a swap swapped back), so it is also timed
+//   directly with repeat = N, and the two figures must agree.
 // - repeat = 1 in a loop, the simpler method, is also run as a cross-check
 //   of the net costs (program minus bench_tx, both at repeat = 1). Each of
 //   its samples carries a ktime read, a syscall's cold caches and, for
@@ -31,12 +33,16 @@
 // - The kernel divides in whole nanoseconds (floor), so a repeat-N figure
 //   has a resolution of 1 ns; each is reported as the median over rounds
 //   plus 0.5 ns, the middle of the interval the true value lies in.
-// - Rounds interleave every measurement in a shuffled order (seeded), the
-//   process is pinned to one CPU, and every figure is a median over
-//   rounds; the answer and reflector figures are paired per round. A call
-//   with repeat > 1 swaps the program into the kernel's XDP dispatcher and
-//   back, which takes tens of milliseconds of wall time outside the timed
-//   loop, so rounds are few and calls long.
+// - Rounds interleave every measurement, the process is pinned to one CPU
+//   and every figure is a median over rounds. The machine's speed drifts
+//   by tens of percent within seconds when other work runs, so what is
+//   compared is measured close together: a round runs groups (the answer
+//   path with its baselines, the pass paths with XDP_PASS, ...) in a
+//   shuffled order (seeded), each group's calls back to back in a shuffled
+//   order, and each ratio is the median of the ratios of single rounds. A
+//   call with repeat > 1 swaps the program into the kernel's XDP dispatcher
+//   and back, which takes tens of milliseconds of wall time outside the
+//   timed loop, so rounds are few and calls long.
 // - Where the answer path's time goes: bpf/bench/probes.bpf.c times its
 //   costly operations alone (SipHash, the two bpf_csum_diff checksums, the
 //   counters, the resize), each net of XDP_PASS, and a ClientHello to a
@@ -91,8 +97,9 @@ constexpr double kAnswerBar = 2.0;       // responder / reflector
 constexpr double kPassThroughBar = 1.2;  // non-DTLS / XDP_PASS
 
 constexpr uint16_t kDtlsPort = 4433;
-// Each repeat-N call runs about this long: long enough that the call's
-// fixed cost vanishes, short enough that rounds interleave finely.
+// Each repeat-N call runs about this long, so the loop's entry and exit
+// vanish in its average; the dispatcher swap around every such call costs
+// more wall time than this anyway.
 constexpr double kCallNs = 5e6;
 constexpr double kQuickCallNs = 3e6;
 constexpr int kRounds = 61;
@@ -105,8 +112,9 @@ struct options {
   bool quick = false;
   bool probes = false;  // also in quick mode
   std::string json;
-  int rounds = 0;  // 0: the default for the mode
-  int cpu = -1;    // -1: the CPU the process starts on
+  std::string raw;  // every round's figure of every series, as CSV
+  int rounds = 0;   // 0: the default for the mode
+  int cpu = -1;     // -1: the CPU the process starts on
   uint32_t seed = 1;
 };
 
@@ -117,7 +125,8 @@ struct options {
 void usage(FILE* out) {
   std::fprintf(out,
                "usage: bench_xdp [--quick] [--probes] [--json FILE] "
-               "[--rounds N] [--cpu N] [--seed N]\n"
+               "[--raw FILE]\n"
+               "                 [--rounds N] [--cpu N] [--seed N]\n"
                "\n"
                "Times the XDP responder's answer path, valid-cookie path and\n"
                "non-DTLS pass-through through BPF_PROG_TEST_RUN against a\n"
@@ -130,6 +139,8 @@ void usage(FILE* out) {
                "  --probes     time the answer path's operations alone even "
                "with --quick\n"
                "  --json FILE  also write the figures to FILE\n"
+               "  --raw FILE   write every round's figure of every "
+               "measurement to FILE (CSV)\n"
                "  --rounds N   rounds of interleaved measurements "
                "(default %d)\n"
                "  --cpu N      pin to CPU N (default: the CPU it starts on)\n"
@@ -158,6 +169,8 @@ options parse_args(int argc, char** argv) {
       o.probes = true;
     } else if (a == "--json") {
       o.json = value();
+    } else if (a == "--raw") {
+      o.raw = value();
     } else if (a == "--rounds") {
       o.rounds = std::max(1, std::atoi(value()));
     } else if (a == "--cpu") {
@@ -421,6 +434,7 @@ struct series {
   // Responder counters this series bumps per run (null: not a responder).
   dc::counters* expected = nullptr;
   dc_counter reason = DC_CNT_NOT_OURS;
+  int group = 0;        // measured back to back with its group
   bool single = false;  // repeat = 1, kSingleCalls calls per round
   uint32_t repeat = 1;  // for repeat-N series, set by calibrate()
   std::vector<double> rounds;
@@ -523,6 +537,427 @@ struct json_writer {
 
 const char* verdict_word(bool ok) { return ok ? "meets" : "MISSES"; }
 
+// --- the run -----------------------------------------------------------------
+
+struct frames {
+  size_t client_hello_len = 0;
+  bytes answer;  // ClientHello without a cookie to the DTLS port
+  bytes valid;   // the same client's second ClientHello, valid cookie
+  bytes udp;     // a DNS-sized datagram to port 53
+  bytes tcp;
+};
+
+frames make_frames(const dc::key& current) {
+  frames f;
+  const pk::client_hello hello = openssl_like_client_hello();
+  const bytes payload = pk::build(hello);
+  f.client_hello_len = payload.size();
+  const pk::udp_frame req = request(payload, kDtlsPort);
+  f.answer = pk::build(req);
+
+  pk::client_hello second = hello;
+  second.record_seq = 1;
+  second.message_seq = 1;
+  const dc_cookie cookie = dc::make_cookie(
+      current,
+      dc::client_identity_ipv6(req.src_ip.mapped.data(), htons(req.src_port)));
+  const auto* cp = reinterpret_cast<const uint8_t*>(&cookie);
+  second.cookie.assign(cp, cp + sizeof cookie);
+  f.valid = pk::build(request(pk::build(second), kDtlsPort));
+
+  bytes dns(40);
+  for (size_t i = 0; i < dns.size(); ++i) dns[i] = uint8_t(i * 7);
+  f.udp = pk::build(request(dns, 53));
+  f.tcp = tcp_frame();
+  return f;
+}
+
+dc::responder_options responder_opts(uint16_t port) {
+  dc::responder_options o;
+  o.ports = {port};
+  o.local_addrs = {pk::ip_addr::parse("203.0.113.7").mapped,
+                   pk::ip_addr::parse("2001:db8::7").mapped};
+  return o;
+}
+
+// Every program of the run, loaded once.
+struct programs {
+  programs(const frames& f, const dc::key_set& keys)
+      : cfg(dc::to_config(responder_opts(kDtlsPort))),
+        // The DTLS port elsewhere: a ClientHello then costs the headers up
+        // to the UDP port check and the counters.
+        cfg_other(dc::to_config(responder_opts(kDtlsPort + 1))),
+        resp(dc::responder::load(cfg)),
+        resp_other(dc::responder::load(cfg_other)),
+        reflector(load_reflector()),
+        pass(load_pass()),
+        probes(load_probes()),
+        chain_answer(load_restore(f.answer, resp.prog_fd())),
+        chain_reflector(load_restore(
+            f.answer, bpf_program__fd(reflector->progs.bench_reflector))),
+        chain_tx(load_restore(f.answer, -1)) {
+    resp.publish_keys(keys);
+    resp_other.publish_keys(keys);
+  }
+
+  int reflector_fd() const {
+    return bpf_program__fd(reflector->progs.bench_reflector);
+  }
+  int pass_fd() const { return bpf_program__fd(pass->progs.bench_pass); }
+  int tx_fd() const { return bpf_program__fd(chain_tx->progs.bench_tx); }
+  static int restore_fd(const restore_skel& s) {
+    return bpf_program__fd(s->progs.bench_restore);
+  }
+
+  dc_config cfg, cfg_other;
+  dc::responder resp, resp_other;
+  reflector_skel reflector;
+  pass_skel pass;
+  probes_skel probes;
+  restore_skel chain_answer, chain_reflector, chain_tx;
+};
+
+// Every path is what it claims to be, against the userspace model, and
+// every chain restores its frame: after 1000 repetitions the output is
+// still the answer to the pristine request.
+void check_paths(const programs& p, const frames& f, const dc::key_set& keys) {
+  const dc::model::outcome want = dc::model::run(p.cfg, keys, f.answer);
+  if (want.verdict != XDP_TX || want.reason != DC_CNT_ANSWERED_NO_COOKIE)
+    throw std::runtime_error("the model does not answer the ClientHello");
+  auto expect = [](const std::string& what, const run_out& r, uint32_t verdict,
+                   const bytes& frame) {
+    if (r.retval != verdict)
+      throw std::runtime_error(what + ": verdict " + std::to_string(r.retval) +
+                               ", expected " + std::to_string(verdict));
+    expect_frame(what, r.frame, frame);
+  };
+  expect("responder", test_run(p.resp.prog_fd(), f.answer, 1, true), XDP_TX,
+         want.frame);
+  expect("reflector", test_run(p.reflector_fd(), f.answer, 1, true), XDP_TX,
+         reflected(f.answer));
+  for (uint32_t rep : {1u, 1000u}) {
+    const std::string n = " (repeat " + std::to_string(rep) + ")";
+    expect("restore+responder" + n,
+           test_run(programs::restore_fd(p.chain_answer), f.answer, rep, true),
+           XDP_TX, want.frame);
+    expect(
+        "restore+reflector" + n,
+        test_run(programs::restore_fd(p.chain_reflector), f.answer, rep, true),
+        XDP_TX, reflected(f.answer));
+    expect("restore+tx" + n,
+           test_run(programs::restore_fd(p.chain_tx), f.answer, rep, true),
+           XDP_TX, f.answer);
+  }
+
+  struct pass_case {
+    const char* name;
+    const dc::responder& prog;
+    const dc_config& cfg;
+    const bytes& frame;
+    dc_counter reason;
+  };
+  for (const pass_case& c : {
+           pass_case{"valid cookie", p.resp, p.cfg, f.valid,
+                     DC_CNT_VALID_COOKIE_CURRENT},
+           pass_case{"UDP to port 53", p.resp, p.cfg, f.udp, DC_CNT_NOT_OURS},
+           pass_case{"TCP", p.resp, p.cfg, f.tcp, DC_CNT_NOT_OURS},
+           pass_case{"port not configured", p.resp_other, p.cfg_other, f.answer,
+                     DC_CNT_NOT_OURS},
+       }) {
+    const dc::model::outcome m = dc::model::run(c.cfg, keys, c.frame);
+    if (m.verdict != XDP_PASS || m.reason != c.reason)
+      throw std::runtime_error(std::string(c.name) +
+                               ": the model does not pass it for the "
+                               "intended reason");
+    expect(c.name, test_run(c.prog.prog_fd(), c.frame, 1, true), XDP_PASS,
+           c.frame);
+  }
+}
+
+series timed(std::string name, int fd, const bytes& frame, uint32_t verdict,
+             dc::counters* expected = nullptr,
+             dc_counter reason = DC_CNT_NOT_OURS) {
+  series s;
+  s.name = std::move(name);
+  s.prog_fd = fd;
+  s.frame = &frame;
+  s.verdict = verdict;
+  s.expected = expected;
+  s.reason = reason;
+  return s;
+}
+
+series single(std::string name, int fd, const bytes& frame, uint32_t verdict,
+              dc::counters* expected = nullptr,
+              dc_counter reason = DC_CNT_NOT_OURS) {
+  series s = timed(std::move(name), fd, frame, verdict, expected, reason);
+  s.single = true;
+  return s;
+}
+
+// What the counters of each responder must move by.
+struct expected_counters {
+  dc::counters main{}, other{};
+};
+
+// Groups of series measured back to back.
+enum series_group { kAnswerGroup, kPassGroup, kSingleGroup, kProbeGroup };
+
+std::vector<series> make_series(const programs& p, const frames& f,
+                                expected_counters& ex, bool with_probes) {
+  const int resp = p.resp.prog_fd();
+  std::vector<series> v = {
+      timed("chain_answer", programs::restore_fd(p.chain_answer), f.answer,
+            XDP_TX, &ex.main, DC_CNT_ANSWERED_NO_COOKIE),
+      timed("chain_reflector", programs::restore_fd(p.chain_reflector),
+            f.answer, XDP_TX),
+      timed("chain_tx", programs::restore_fd(p.chain_tx), f.answer, XDP_TX),
+      timed("tx", p.tx_fd(), f.answer, XDP_TX),
+      timed("reflector_direct", p.reflector_fd(), f.answer, XDP_TX),
+  };
+  for (series& s : v) s.group = kAnswerGroup;
+  const size_t answer_end = v.size();
+  v.insert(v.end(),
+           {
+               timed("valid_cookie", resp, f.valid, XDP_PASS, &ex.main,
+                     DC_CNT_VALID_COOKIE_CURRENT),
+               timed("udp_other_port", resp, f.udp, XDP_PASS, &ex.main),
+               timed("tcp", resp, f.tcp, XDP_PASS, &ex.main),
+               timed("pass", p.pass_fd(), f.answer, XDP_PASS),
+           });
+  for (size_t i = answer_end; i < v.size(); ++i) v[i].group = kPassGroup;
+  const size_t pass_end = v.size();
+  v.insert(v.end(),
+           {
+               single("r1_answer", resp, f.answer, XDP_TX, &ex.main,
+                      DC_CNT_ANSWERED_NO_COOKIE),
+               single("r1_reflector", p.reflector_fd(), f.answer, XDP_TX),
+               single("r1_tx", p.tx_fd(), f.answer, XDP_TX),
+               single("r1_pass", p.pass_fd(), f.answer, XDP_PASS),
+               single("r1_tcp", resp, f.tcp, XDP_PASS, &ex.main),
+           });
+  for (size_t i = pass_end; i < v.size(); ++i) v[i].group = kSingleGroup;
+  if (with_probes) {
+    const size_t probes_begin = v.size();
+    const auto& pr = p.probes->progs;
+    // Their own XDP_PASS, so each probe has its baseline close by.
+    v.push_back(timed("probe_pass", p.pass_fd(), f.answer, XDP_PASS));
+    v.push_back(timed("port_not_configured", p.resp_other.prog_fd(), f.answer,
+                      XDP_PASS, &ex.other));
+    v.push_back(timed("probe_siphash", bpf_program__fd(pr.probe_siphash),
+                      f.answer, XDP_PASS));
+    v.push_back(timed("probe_csum_diff", bpf_program__fd(pr.probe_csum_diff),
+                      f.answer, XDP_PASS));
+    v.push_back(timed("probe_counters", bpf_program__fd(pr.probe_counters_2),
+                      f.answer, XDP_PASS));
+    v.push_back(timed("probe_adjust_tail",
+                      bpf_program__fd(pr.probe_adjust_tail), f.answer,
+                      XDP_PASS));
+    for (size_t i = probes_begin; i < v.size(); ++i) v[i].group = kProbeGroup;
+  }
+  return v;
+}
+
+// Every timed run took its path: the counters moved by exactly what the
+// series ran.
+void check_counters(const char* what, const dc::counters& before,
+                    const dc::counters& after, const dc::counters& expected) {
+  for (size_t i = 0; i < DC_CNT_MAX; ++i)
+    if (after[i] - before[i] != expected[i])
+      throw std::runtime_error(std::string(what) + ": counter " +
+                               dc::model::counter_name(dc_counter(i)) +
+                               " moved by " +
+                               std::to_string(after[i] - before[i]) +
+                               ", expected " + std::to_string(expected[i]));
+}
+
+struct figures {
+  double answer, reflector, answer_iqr, reflector_iqr;
+  double valid, pass, udp, tcp, tx, reflector_direct;
+  double chain_answer, chain_reflector, chain_tx;
+  double answer_ratio, valid_ratio, udp_ratio, tcp_ratio;
+  bool answer_ok, udp_ok, tcp_ok;
+  double r1_answer_net, r1_reflector_net, r1_tcp_net;
+  // Net of XDP_PASS; NaN when the probes did not run.
+  double port_not_configured_net;
+  double siphash, csum_diff, counters, adjust_tail;
+};
+
+figures compute(const std::vector<series>& all) {
+  auto find = [&](std::string_view name) -> const series* {
+    for (const series& s : all)
+      if (s.name == name) return &s;
+    return nullptr;
+  };
+  auto get = [&](std::string_view name) -> const std::vector<double>& {
+    if (const series* s = find(name)) return s->rounds;
+    throw std::logic_error("no series " + std::string(name));
+  };
+  // Repeat-N values are whole nanoseconds rounded down; +0.5 is the middle
+  // of the interval the true value lies in.
+  constexpr double kHalf = 0.5;
+  auto med = [&](std::string_view name) { return median(get(name)) + kHalf; };
+  // Round by round: a op b.
+  auto per_round = [](const std::vector<double>& a,
+                      const std::vector<double>& b, auto op) {
+    std::vector<double> v;
+    for (size_t i = 0; i < a.size() && i < b.size(); ++i)
+      v.push_back(op(a[i] + kHalf, b[i] + kHalf));
+    return v;
+  };
+  auto ratio = [&](const std::vector<double>& a, const std::vector<double>& b) {
+    return median(per_round(a, b, std::divides<double>()));
+  };
+  auto net = [&](std::string_view a, std::string_view base) {
+    if (!find(a) || !find(base)) return double(NAN);
+    return median(per_round(get(a), get(base), std::minus<double>()));
+  };
+  // chain - chain_tx + tx, per round: the restore and the tail call cancel.
+  auto unchained = [&](std::string_view chain) {
+    std::vector<double> v;
+    const auto &c = get(chain), &ct = get("chain_tx"), &t = get("tx");
+    for (size_t i = 0; i < c.size(); ++i) v.push_back(c[i] - ct[i] + t[i]);
+    return v;
+  };
+  auto iqr = [](const std::vector<double>& v) {
+    return quantile(v, 0.75) - quantile(v, 0.25);
+  };
+
+  figures g{};
+  const std::vector<double> answer_v = unchained("chain_answer");
+  const std::vector<double> reflector_v = unchained("chain_reflector");
+  g.answer = median(answer_v) + kHalf;
+  g.reflector = median(reflector_v) + kHalf;
+  g.answer_iqr = iqr(answer_v);
+  g.reflector_iqr = iqr(reflector_v);
+  g.valid = med("valid_cookie");
+  g.pass = med("pass");
+  g.udp = med("udp_other_port");
+  g.tcp = med("tcp");
+  g.tx = med("tx");
+  g.reflector_direct = med("reflector_direct");
+  g.chain_answer = med("chain_answer");
+  g.chain_reflector = med("chain_reflector");
+  g.chain_tx = med("chain_tx");
+  g.answer_ratio = ratio(answer_v, reflector_v);
+  g.valid_ratio = ratio(get("valid_cookie"), get("pass"));
+  g.udp_ratio = ratio(get("udp_other_port"), get("pass"));
+  g.tcp_ratio = ratio(get("tcp"), get("pass"));
+  g.answer_ok = g.answer_ratio <= kAnswerBar;
+  g.udp_ok = g.udp_ratio <= kPassThroughBar;
+  g.tcp_ok = g.tcp_ratio <= kPassThroughBar;
+  // repeat = 1 figures are means of many calls, not rounded down.
+  auto r1 = [&](std::string_view name) { return median(get(name)); };
+  g.r1_answer_net = r1("r1_answer") - r1("r1_tx");
+  g.r1_reflector_net = r1("r1_reflector") - r1("r1_tx");
+  g.r1_tcp_net = r1("r1_tcp") - r1("r1_pass");
+  g.port_not_configured_net = net("port_not_configured", "probe_pass");
+  g.siphash = net("probe_siphash", "probe_pass");
+  g.csum_diff = net("probe_csum_diff", "probe_pass");
+  g.counters = net("probe_counters", "probe_pass");
+  g.adjust_tail = net("probe_adjust_tail", "probe_pass");
+  return g;
+}
+
+void print_report(const figures& g, int rounds, double secs) {
+  std::printf("\n%-34s %9s %9s %-10s %6s  %s\n", "path (ns per packet)",
+              "responder", "baseline", "", "ratio", "bar");
+  std::printf("%-34s %9.1f %9.1f %-10s %6.2f  <= %.1f: %s\n",
+              "answer: ClientHello -> XDP_TX HVR", g.answer, g.reflector,
+              "reflector", g.answer_ratio, kAnswerBar,
+              verdict_word(g.answer_ok));
+  std::printf("%-34s %9.1f %9.1f %-10s %6.2f  (reported)\n",
+              "valid cookie -> XDP_PASS", g.valid, g.pass, "XDP_PASS",
+              g.valid_ratio);
+  std::printf("%-34s %9.1f %9.1f %-10s %6.2f  <= %.1f: %s\n",
+              "non-DTLS UDP to port 53 -> PASS", g.udp, g.pass, "XDP_PASS",
+              g.udp_ratio, kPassThroughBar, verdict_word(g.udp_ok));
+  std::printf("%-34s %9.1f %9.1f %-10s %6.2f  <= %.1f: %s\n",
+              "non-DTLS TCP -> PASS", g.tcp, g.pass, "XDP_PASS", g.tcp_ratio,
+              kPassThroughBar, verdict_word(g.tcp_ok));
+  std::printf(
+      "\nmedians of %d rounds in %.1f s, +0.5 ns each (the kernel rounds "
+      "down); ratio: median of the rounds' ratios; answer and reflector: "
+      "restore chain - restore chain to bench_tx + bench_tx\n",
+      rounds, secs);
+  std::printf("  spread p75-p25: answer %.1f, reflector %.1f\n", g.answer_iqr,
+              g.reflector_iqr);
+  std::printf(
+      "  chains (restore, tail call, program): responder %.1f, reflector "
+      "%.1f, bench_tx %.1f; bench_tx alone %.1f\n",
+      g.chain_answer, g.chain_reflector, g.chain_tx, g.tx);
+  std::printf(
+      "  method check, reflector: through the restore chain %.1f, "
+      "directly with repeat = N %.1f\n",
+      g.reflector, g.reflector_direct);
+  std::printf(
+      "  net of bench_tx / XDP_PASS: answer %.1f, reflector %.1f, TCP "
+      "%.1f; the same from repeat = 1 calls: %.1f, %.1f, %.1f\n",
+      g.answer - g.tx, g.reflector - g.tx, g.tcp - g.pass, g.r1_answer_net,
+      g.r1_reflector_net, g.r1_tcp_net);
+  if (std::isnan(g.siphash)) return;
+  std::printf(
+      "  ClientHello to a port the responder is not configured for, net "
+      "of XDP_PASS: %.1f (headers to the UDP port, counters)\n",
+      g.port_not_configured_net);
+  std::printf(
+      "  answer path net %.1f; alone, net of XDP_PASS: SipHash-2-4 %.1f, "
+      "two bpf_csum_diff %.1f, two counters %.1f, resize %.1f; rest "
+      "(parse, ClientHello walk, keys, rewrite) %.1f\n",
+      g.answer - g.tx, g.siphash, g.csum_diff, g.counters, g.adjust_tail,
+      g.answer - g.tx - g.siphash - g.csum_diff - g.counters - g.adjust_tail);
+}
+
+void write_json(const std::string& path, const figures& g,
+                const json_writer& head) {
+  json_writer j = head;
+  j.num("answer_ns", g.answer);
+  j.num("reflector_ns", g.reflector);
+  j.num("answer_ratio", g.answer_ratio);
+  j.num("answer_bar", kAnswerBar);
+  j.boolean("answer_meets_bar", g.answer_ok);
+  j.num("valid_cookie_ns", g.valid);
+  j.num("pass_ns", g.pass);
+  j.num("valid_cookie_ratio", g.valid_ratio);
+  j.num("udp_other_port_ns", g.udp);
+  j.num("udp_other_port_ratio", g.udp_ratio);
+  j.boolean("udp_other_port_meets_bar", g.udp_ok);
+  j.num("tcp_ns", g.tcp);
+  j.num("tcp_ratio", g.tcp_ratio);
+  j.boolean("tcp_meets_bar", g.tcp_ok);
+  j.num("pass_through_bar", kPassThroughBar);
+  j.num("answer_iqr_ns", g.answer_iqr);
+  j.num("reflector_iqr_ns", g.reflector_iqr);
+  j.num("tx_ns", g.tx);
+  j.num("reflector_direct_ns", g.reflector_direct);
+  j.num("chain_answer_ns", g.chain_answer);
+  j.num("chain_reflector_ns", g.chain_reflector);
+  j.num("chain_tx_ns", g.chain_tx);
+  j.num("repeat1_answer_net_ns", g.r1_answer_net);
+  j.num("repeat1_reflector_net_ns", g.r1_reflector_net);
+  j.num("repeat1_tcp_net_ns", g.r1_tcp_net);
+  j.num("port_not_configured_net_ns", g.port_not_configured_net);
+  j.num("probe_siphash_net_ns", g.siphash);
+  j.num("probe_csum_diff_net_ns", g.csum_diff);
+  j.num("probe_counters_net_ns", g.counters);
+  j.num("probe_adjust_tail_net_ns", g.adjust_tail);
+  std::ofstream f(path);
+  f << j.finish();
+  if (!f) throw std::runtime_error("cannot write " + path);
+}
+
+// One line per series: its name, repeat count (1: the figure is the mean
+// of the middle half of that round's calls) and its figure per round.
+void write_raw(const std::string& path, const std::vector<series>& all) {
+  std::ofstream f(path);
+  for (const series& s : all) {
+    f << s.name << ',' << (s.single ? 1 : s.repeat);
+    for (double v : s.rounds) f << ',' << v;
+    f << '\n';
+  }
+  if (!f) throw std::runtime_error("cannot write " + path);
+}
+
 int run(const options& opt) {
   const int rounds = opt.rounds  ? opt.rounds
                      : opt.quick ? kQuickRounds
@@ -534,375 +969,81 @@ int run(const options& opt) {
   pin(cpu);
   libbpf_set_print(nullptr);  // errors come back as exceptions
 
-  // Frames.
-  const pk::client_hello hello = openssl_like_client_hello();
-  const bytes hello_payload = pk::build(hello);
-  const pk::udp_frame hello_req = request(hello_payload, kDtlsPort);
-  const bytes answer_frame = pk::build(hello_req);
-
   const dc::key current = fixed_key(2), previous = fixed_key(1);
   const dc::key_set keys(current, previous);
-  pk::client_hello second = hello;
-  second.record_seq = 1;
-  second.message_seq = 1;
-  const dc_cookie cookie = dc::make_cookie(
-      current, dc::client_identity_ipv6(hello_req.src_ip.mapped.data(),
-                                        htons(hello_req.src_port)));
-  const auto* cp = reinterpret_cast<const uint8_t*>(&cookie);
-  second.cookie.assign(cp, cp + sizeof cookie);
-  const bytes valid_frame = pk::build(request(pk::build(second), kDtlsPort));
-  bytes dns(40);
-  for (size_t i = 0; i < dns.size(); ++i) dns[i] = uint8_t(i * 7);
-  const bytes udp_frame = pk::build(request(dns, 53));
-  const bytes tcp = tcp_frame();
+  const frames f = make_frames(current);
+  const programs p(f, keys);
+  check_paths(p, f, keys);
 
-  // Programs.
-  dc::responder_options ro;
-  ro.ports = {kDtlsPort};
-  ro.local_addrs = {pk::ip_addr::parse("203.0.113.7").mapped,
-                    pk::ip_addr::parse("2001:db8::7").mapped};
-  const dc_config cfg = dc::to_config(ro);
-  const dc::responder resp = dc::responder::load(cfg);
-  resp.publish_keys(keys);
-  // The same program with the DTLS port elsewhere: a ClientHello then
-  // costs the headers up to the UDP port check and the counters.
-  dc::responder_options ro_other = ro;
-  ro_other.ports = {kDtlsPort + 1};
-  const dc::responder resp_other = dc::responder::load(dc::to_config(ro_other));
-  resp_other.publish_keys(keys);
-
-  const reflector_skel reflector = load_reflector();
-  const probes_skel probes = load_probes();
-  const pass_skel pass = load_pass();
-  const int reflector_fd = bpf_program__fd(reflector->progs.bench_reflector);
-  const int pass_fd = bpf_program__fd(pass->progs.bench_pass);
-  const restore_skel chain_answer = load_restore(answer_frame, resp.prog_fd());
-  const restore_skel chain_reflector = load_restore(answer_frame, reflector_fd);
-  const restore_skel chain_tx = load_restore(answer_frame, -1);
-  const int tx_fd = bpf_program__fd(chain_tx->progs.bench_tx);
-  const int chain_answer_fd =
-      bpf_program__fd(chain_answer->progs.bench_restore);
-  const int chain_reflector_fd =
-      bpf_program__fd(chain_reflector->progs.bench_restore);
-  const int chain_tx_fd = bpf_program__fd(chain_tx->progs.bench_restore);
-
-  // Every path is what it claims to be, and the chains restore.
-  const dc::model::outcome want_answer =
-      dc::model::run(cfg, keys, answer_frame);
-  if (want_answer.verdict != XDP_TX ||
-      want_answer.reason != DC_CNT_ANSWERED_NO_COOKIE)
-    throw std::runtime_error("the model does not answer the ClientHello");
-  const run_out direct = test_run(resp.prog_fd(), answer_frame, 1, true);
-  if (direct.retval != XDP_TX)
-    throw std::runtime_error("responder: the ClientHello is not answered");
-  expect_frame("responder", direct.frame, want_answer.frame);
-  for (uint32_t rep : {1u, 1000u}) {
-    const run_out c = test_run(chain_answer_fd, answer_frame, rep, true);
-    if (c.retval != XDP_TX)
-      throw std::runtime_error("restore+responder: not XDP_TX");
-    expect_frame("restore+responder", c.frame, want_answer.frame);
-    const run_out r = test_run(chain_reflector_fd, answer_frame, rep, true);
-    if (r.retval != XDP_TX)
-      throw std::runtime_error("restore+reflector: not XDP_TX");
-    expect_frame("restore+reflector", r.frame, reflected(answer_frame));
-    const run_out t = test_run(chain_tx_fd, answer_frame, rep, true);
-    if (t.retval != XDP_TX) throw std::runtime_error("restore+tx: not XDP_TX");
-    expect_frame("restore+tx", t.frame, answer_frame);
-  }
-  expect_frame("reflector", test_run(reflector_fd, answer_frame, 1, true).frame,
-               reflected(answer_frame));
-  struct pass_case {
-    const char* name;
-    const dc::responder* prog;
-    const dc_config* cfg;
-    const bytes* frame;
-    dc_counter reason;
-  };
-  const dc_config cfg_other = dc::to_config(ro_other);
-  for (const pass_case& pc :
-       {pass_case{"valid cookie", &resp, &cfg, &valid_frame,
-                  DC_CNT_VALID_COOKIE_CURRENT},
-        pass_case{"UDP to port 53", &resp, &cfg, &udp_frame, DC_CNT_NOT_OURS},
-        pass_case{"TCP", &resp, &cfg, &tcp, DC_CNT_NOT_OURS},
-        pass_case{"port not configured", &resp_other, &cfg_other, &answer_frame,
-                  DC_CNT_NOT_OURS}}) {
-    const dc::model::outcome m = dc::model::run(*pc.cfg, keys, *pc.frame);
-    if (m.verdict != XDP_PASS || m.reason != pc.reason)
-      throw std::runtime_error(std::string(pc.name) +
-                               ": the model does not pass it for the "
-                               "intended reason");
-    const run_out r = test_run(pc.prog->prog_fd(), *pc.frame, 1, true);
-    if (r.retval != XDP_PASS)
-      throw std::runtime_error(std::string(pc.name) + ": not XDP_PASS");
-    expect_frame(pc.name, r.frame, *pc.frame);
-  }
-
-  // The measurements.
-  dc::counters expect_main{}, expect_other{};
-  const dc::counters before_main = resp.read_counters();
-  const dc::counters before_other = resp_other.read_counters();
-  // Repeat-N series, then the repeat = 1 cross-check series.
-  auto timed = [](std::string name, int fd, const bytes& frame,
-                  uint32_t verdict, dc::counters* expected = nullptr,
-                  dc_counter reason = DC_CNT_NOT_OURS) {
-    series s;
-    s.name = std::move(name);
-    s.prog_fd = fd;
-    s.frame = &frame;
-    s.verdict = verdict;
-    s.expected = expected;
-    s.reason = reason;
-    return s;
-  };
-  auto single = [&](std::string name, int fd, const bytes& frame,
-                    uint32_t verdict, dc::counters* expected = nullptr,
-                    dc_counter reason = DC_CNT_NOT_OURS) {
-    series s = timed(std::move(name), fd, frame, verdict, expected, reason);
-    s.single = true;
-    return s;
-  };
-  std::vector<series> all = {
-      timed("chain_answer", chain_answer_fd, answer_frame, XDP_TX, &expect_main,
-            DC_CNT_ANSWERED_NO_COOKIE),
-      timed("chain_reflector", chain_reflector_fd, answer_frame, XDP_TX),
-      timed("chain_tx", chain_tx_fd, answer_frame, XDP_TX),
-      timed("tx", tx_fd, answer_frame, XDP_TX),
-      timed("valid_cookie", resp.prog_fd(), valid_frame, XDP_PASS, &expect_main,
-            DC_CNT_VALID_COOKIE_CURRENT),
-      timed("udp_other_port", resp.prog_fd(), udp_frame, XDP_PASS,
-            &expect_main),
-      timed("tcp", resp.prog_fd(), tcp, XDP_PASS, &expect_main),
-      timed("pass", pass_fd, answer_frame, XDP_PASS),
-      timed("port_not_configured", resp_other.prog_fd(), answer_frame, XDP_PASS,
-            &expect_other),
-      single("r1_answer", resp.prog_fd(), answer_frame, XDP_TX, &expect_main,
-             DC_CNT_ANSWERED_NO_COOKIE),
-      single("r1_reflector", reflector_fd, answer_frame, XDP_TX),
-      single("r1_tx", tx_fd, answer_frame, XDP_TX),
-      single("r1_pass", pass_fd, answer_frame, XDP_PASS),
-      single("r1_tcp", resp.prog_fd(), tcp, XDP_PASS, &expect_main),
-  };
-  if (with_probes) {
-    all.push_back(timed("probe_siphash",
-                        bpf_program__fd(probes->progs.probe_siphash),
-                        answer_frame, XDP_PASS));
-    all.push_back(timed("probe_csum_diff",
-                        bpf_program__fd(probes->progs.probe_csum_diff),
-                        answer_frame, XDP_PASS));
-    all.push_back(timed("probe_counters",
-                        bpf_program__fd(probes->progs.probe_counters_2),
-                        answer_frame, XDP_PASS));
-    all.push_back(timed("probe_adjust_tail",
-                        bpf_program__fd(probes->progs.probe_adjust_tail),
-                        answer_frame, XDP_PASS));
-  }
-  auto get = [&](std::string_view name) -> series& {
-    for (series& s : all)
-      if (s.name == name) return s;
-    throw std::logic_error("no series " + std::string(name));
-  };
+  expected_counters ex;
+  const dc::counters before_main = p.resp.read_counters();
+  const dc::counters before_other = p.resp_other.read_counters();
+  std::vector<series> all = make_series(p, f, ex, with_probes);
 
   const std::string load_before = load_average();
   std::printf(
-      "bench_xdp: kernel %s, CPU %d, %d rounds, seed %u%s, load "
-      "average %s\n",
-      kernel_release().c_str(), cpu, rounds, opt.seed,
-      opt.quick ? " (quick)" : "", load_before.c_str());
+      "bench_xdp: kernel %s, CPU %d, %d rounds%s, seed %u, load average "
+      "%s\n",
+      kernel_release().c_str(), cpu, rounds, opt.quick ? " (quick)" : "",
+      opt.seed, load_before.c_str());
   std::fflush(stdout);
   const auto t0 = std::chrono::steady_clock::now();
   for (series& s : all)
     if (!s.single) calibrate(s, call_ns);
   std::mt19937 rng(opt.seed);
-  std::vector<size_t> order(all.size());
-  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::vector<std::vector<size_t>> groups;
+  for (size_t i = 0; i < all.size(); ++i) {
+    if (size_t(all[i].group) >= groups.size()) groups.resize(all[i].group + 1);
+    groups[all[i].group].push_back(i);
+  }
   for (int r = 0; r < rounds; ++r) {
-    std::shuffle(order.begin(), order.end(), rng);
-    for (size_t i : order) measure(all[i], single_calls);
+    std::shuffle(groups.begin(), groups.end(), rng);
+    for (std::vector<size_t>& members : groups) {
+      std::shuffle(members.begin(), members.end(), rng);
+      for (size_t i : members) measure(all[i], single_calls);
+    }
   }
   const double secs =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - t0)
           .count();
   const std::string load_after = load_average();
-
-  // Every timed run took its path: the counters moved by exactly what the
-  // series ran.
-  auto check_counters = [](const char* what, const dc::counters& before,
-                           const dc::counters& after,
-                           const dc::counters& expected) {
-    for (size_t i = 0; i < DC_CNT_MAX; ++i)
-      if (after[i] - before[i] != expected[i])
-        throw std::runtime_error(std::string(what) + ": counter " +
-                                 dc::model::counter_name(dc_counter(i)) +
-                                 " moved by " +
-                                 std::to_string(after[i] - before[i]) +
-                                 ", expected " + std::to_string(expected[i]));
-  };
-  check_counters("responder", before_main, resp.read_counters(), expect_main);
+  check_counters("responder", before_main, p.resp.read_counters(), ex.main);
   check_counters("responder (port not configured)", before_other,
-                 resp_other.read_counters(), expect_other);
+                 p.resp_other.read_counters(), ex.other);
 
-  // Figures. Repeat-N values are whole nanoseconds rounded down; +0.5 is
-  // the middle of the interval.
-  constexpr double kHalf = 0.5;
-  auto med = [&](std::string_view name) {
-    return median(get(name).rounds) + kHalf;
-  };
-  auto paired = [&](std::string_view chain) {
-    std::vector<double> v;
-    const series &c = get(chain), &ct = get("chain_tx"), &t = get("tx");
-    for (size_t i = 0; i < c.rounds.size(); ++i)
-      v.push_back(c.rounds[i] - ct.rounds[i] + t.rounds[i]);
-    return v;
-  };
-  const std::vector<double> answer_v = paired("chain_answer");
-  const std::vector<double> reflector_v = paired("chain_reflector");
-  const double answer_ns = median(answer_v) + kHalf;
-  const double reflector_ns = median(reflector_v) + kHalf;
-  const double tx_ns = med("tx");
-  const double pass_ns = med("pass");
-  const double valid_ns = med("valid_cookie");
-  const double udp_ns = med("udp_other_port");
-  const double tcp_ns = med("tcp");
-  const double other_port_ns = med("port_not_configured");
-  const double answer_ratio = answer_ns / reflector_ns;
-  const double valid_ratio = valid_ns / pass_ns;
-  const double udp_ratio = udp_ns / pass_ns;
-  const double tcp_ratio = tcp_ns / pass_ns;
-  const bool answer_ok = answer_ratio <= kAnswerBar;
-  const bool udp_ok = udp_ratio <= kPassThroughBar;
-  const bool tcp_ok = tcp_ratio <= kPassThroughBar;
-  // repeat = 1: net cost above bench_tx / bench_pass at repeat = 1.
-  const double r1_answer_net =
-      median(get("r1_answer").rounds) - median(get("r1_tx").rounds);
-  const double r1_reflector_net =
-      median(get("r1_reflector").rounds) - median(get("r1_tx").rounds);
-  const double r1_tcp_net =
-      median(get("r1_tcp").rounds) - median(get("r1_pass").rounds);
-
-  auto iqr = [](const std::vector<double>& v) {
-    return quantile(v, 0.75) - quantile(v, 0.25);
-  };
-  std::printf("\n%-34s %9s %9s %-10s %6s  %s\n", "path", "responder",
-              "baseline", "", "ratio", "bar");
-  std::printf("%-34s %9.1f %9.1f %-10s %6.2f  <= %.1f: %s\n",
-              "answer: ClientHello -> XDP_TX HVR", answer_ns, reflector_ns,
-              "reflector", answer_ratio, kAnswerBar, verdict_word(answer_ok));
-  std::printf("%-34s %9.1f %9.1f %-10s %6.2f  (reported)\n",
-              "valid cookie -> XDP_PASS", valid_ns, pass_ns, "XDP_PASS",
-              valid_ratio);
-  std::printf("%-34s %9.1f %9.1f %-10s %6.2f  <= %.1f: %s\n",
-              "non-DTLS UDP to port 53 -> PASS", udp_ns, pass_ns, "XDP_PASS",
-              udp_ratio, kPassThroughBar, verdict_word(udp_ok));
-  std::printf("%-34s %9.1f %9.1f %-10s %6.2f  <= %.1f: %s\n",
-              "non-DTLS TCP -> PASS", tcp_ns, pass_ns, "XDP_PASS", tcp_ratio,
-              kPassThroughBar, verdict_word(tcp_ok));
+  if (!opt.raw.empty()) write_raw(opt.raw, all);
+  const figures g = compute(all);
+  print_report(g, rounds, secs);
+  const prog_size sz_resp = size_of(p.resp.prog_fd());
+  const prog_size sz_refl = size_of(p.reflector_fd());
   std::printf(
-      "\nns per packet, median of %d rounds (+0.5 ns: the kernel "
-      "rounds down); %.1f s\n",
-      rounds, secs);
-  std::printf(
-      "  spread (p75-p25): answer %.1f, reflector %.1f, pass %.1f, "
-      "tcp %.1f, udp %.1f, valid cookie %.1f\n",
-      iqr(answer_v), iqr(reflector_v), iqr(get("pass").rounds),
-      iqr(get("tcp").rounds), iqr(get("udp_other_port").rounds),
-      iqr(get("valid_cookie").rounds));
-  std::printf(
-      "  chains (restore + tail call + program): responder %.1f, "
-      "reflector %.1f, bench_tx %.1f; bench_tx alone %.1f\n",
-      med("chain_answer"), med("chain_reflector"), med("chain_tx"), tx_ns);
-  std::printf(
-      "  cross-check, repeat = 1 (net of bench_tx/XDP_PASS at repeat "
-      "= 1): answer %.1f, reflector %.1f, tcp %.1f\n",
-      r1_answer_net, r1_reflector_net, r1_tcp_net);
-  std::printf(
-      "    same nets from repeat = N: answer %.1f, reflector %.1f, "
-      "tcp %.1f\n",
-      answer_ns - tx_ns, reflector_ns - tx_ns, tcp_ns - pass_ns);
-  std::printf(
-      "  diagnostic: ClientHello to an unconfigured port (headers "
-      "to the UDP port, counters) %.1f, net %.1f\n",
-      other_port_ns, other_port_ns - pass_ns);
-  // Each probe net of XDP_PASS: what the operation adds to a packet.
-  auto probe_net = [&](std::string_view name) {
-    return with_probes ? med(name) - pass_ns : NAN;
-  };
-  const double siphash_net = probe_net("probe_siphash");
-  const double csum_net = probe_net("probe_csum_diff");
-  const double counters_net = probe_net("probe_counters");
-  const double adjust_net = probe_net("probe_adjust_tail");
-  if (with_probes)
-    std::printf(
-        "  answer path, net of bench_tx: %.1f, of which alone: "
-        "SipHash-2-4 %.1f, two bpf_csum_diff %.1f, two counters "
-        "%.1f, bpf_xdp_adjust_tail %.1f; the rest (parse, "
-        "ClientHello walk, key lookup, rewrite) %.1f\n",
-        answer_ns - tx_ns, siphash_net, csum_net, counters_net, adjust_net,
-        answer_ns - tx_ns - siphash_net - csum_net - counters_net - adjust_net);
+      "  programs: responder %u insns / %u B jited, reflector %u / %u; "
+      "frames: answer %zu B (DTLS %zu B), valid cookie %zu B, UDP %zu B, "
+      "TCP %zu B\n",
+      sz_resp.xlated_insns, sz_resp.jited_bytes, sz_refl.xlated_insns,
+      sz_refl.jited_bytes, f.answer.size(), f.client_hello_len, f.valid.size(),
+      f.udp.size(), f.tcp.size());
   std::printf("  load average before %s, after %s\n", load_before.c_str(),
               load_after.c_str());
-  const prog_size sz_resp = size_of(resp.prog_fd());
-  const prog_size sz_refl = size_of(reflector_fd);
-  std::printf(
-      "  program sizes: responder %u insns / %u B jited, reflector "
-      "%u / %u\n",
-      sz_resp.xlated_insns, sz_resp.jited_bytes, sz_refl.xlated_insns,
-      sz_refl.jited_bytes);
-  std::printf(
-      "  frames: answer %zu B (DTLS %zu B), valid cookie %zu B, "
-      "UDP %zu B, TCP %zu B\n",
-      answer_frame.size(), hello_payload.size(), valid_frame.size(),
-      udp_frame.size(), tcp.size());
 
   if (!opt.json.empty()) {
-    json_writer j;
-    j.str("kernel", kernel_release());
-    j.integer("cpu", cpu);
-    j.integer("rounds", rounds);
-    j.integer("seed", opt.seed);
-    j.boolean("quick", opt.quick);
-    j.num("answer_ns", answer_ns);
-    j.num("reflector_ns", reflector_ns);
-    j.num("answer_ratio", answer_ratio);
-    j.num("answer_bar", kAnswerBar);
-    j.boolean("answer_meets_bar", answer_ok);
-    j.num("valid_cookie_ns", valid_ns);
-    j.num("pass_ns", pass_ns);
-    j.num("valid_cookie_ratio", valid_ratio);
-    j.num("udp_other_port_ns", udp_ns);
-    j.num("udp_other_port_ratio", udp_ratio);
-    j.boolean("udp_other_port_meets_bar", udp_ok);
-    j.num("tcp_ns", tcp_ns);
-    j.num("tcp_ratio", tcp_ratio);
-    j.boolean("tcp_meets_bar", tcp_ok);
-    j.num("pass_through_bar", kPassThroughBar);
-    j.num("tx_ns", tx_ns);
-    j.num("chain_answer_ns", med("chain_answer"));
-    j.num("chain_reflector_ns", med("chain_reflector"));
-    j.num("chain_tx_ns", med("chain_tx"));
-    j.num("answer_iqr_ns", iqr(answer_v));
-    j.num("reflector_iqr_ns", iqr(reflector_v));
-    j.num("repeat1_answer_net_ns", r1_answer_net);
-    j.num("repeat1_reflector_net_ns", r1_reflector_net);
-    j.num("repeat1_tcp_net_ns", r1_tcp_net);
-    j.num("port_not_configured_ns", other_port_ns);
-    j.num("probe_siphash_net_ns", siphash_net);
-    j.num("probe_csum_diff_net_ns", csum_net);
-    j.num("probe_counters_net_ns", counters_net);
-    j.num("probe_adjust_tail_net_ns", adjust_net);
-    j.str("load_average_before", load_before);
-    j.str("load_average_after", load_after);
-    j.integer("responder_xlated_insns", sz_resp.xlated_insns);
-    j.integer("responder_jited_bytes", sz_resp.jited_bytes);
-    j.integer("reflector_xlated_insns", sz_refl.xlated_insns);
-    j.integer("reflector_jited_bytes", sz_refl.jited_bytes);
-    j.integer("answer_frame_bytes",
-              static_cast<long long>(answer_frame.size()));
-    j.integer("client_hello_bytes",
-              static_cast<long long>(hello_payload.size()));
-    j.num("seconds", secs);
-    std::ofstream f(opt.json);
-    f << j.finish();
-    if (!f) throw std::runtime_error("cannot write " + opt.json);
+    json_writer head;
+    head.str("kernel", kernel_release());
+    head.integer("cpu", cpu);
+    head.integer("rounds", rounds);
+    head.integer("seed", opt.seed);
+    head.boolean("quick", opt.quick);
+    head.num("seconds", secs);
+    head.str("load_average_before", load_before);
+    head.str("load_average_after", load_after);
+    head.integer("responder_xlated_insns", sz_resp.xlated_insns);
+    head.integer("responder_jited_bytes", sz_resp.jited_bytes);
+    head.integer("reflector_xlated_insns", sz_refl.xlated_insns);
+    head.integer("reflector_jited_bytes", sz_refl.jited_bytes);
+    head.integer("answer_frame_bytes", static_cast<long long>(f.answer.size()));
+    head.integer("client_hello_bytes",
+                 static_cast<long long>(f.client_hello_len));
+    write_json(opt.json, g, head);
   }
   return 0;
 }
