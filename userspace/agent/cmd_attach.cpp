@@ -157,6 +157,16 @@ attach_result attach_all(const attach_options& o, bool adopt) {
   const dc_config want = to_config(ro);
 
   std::optional<instance> inst = instance::open(o.pin_dir);
+  if (!o.replace) {
+    // Refused before anything is loaded; an interface this instance
+    // already holds is judged below.
+    std::vector<link_info> held;
+    if (inst) held = inst->links();
+    for (const std::string& i : o.ifaces)
+      if (std::none_of(held.begin(), held.end(),
+                       [&](const link_info& l) { return l.ifname == i; }))
+        refuse_foreign_xdp(i);
+  }
   bool created = false;
   if (inst) {
     const dc_config pinned = inst->config();
@@ -218,7 +228,7 @@ attach_result attach_all(const attach_options& o, bool adopt) {
   for (const std::string& i : o.ifaces)
     if (!adopt && find_link(i) != existing.end())
       throw error("already attached to " + i + " (" +
-                  (o.pin_dir / ("link." + i)).string() +
+                  inst->link_pin(i).string() +
                   "): detach it first (dtls-cookie detach --iface " + i + ")");
 
   std::vector<link_info> result;
@@ -270,7 +280,7 @@ int cmd_detach(const std::string& iface, const std::filesystem::path& pin_dir) {
     throw error("not attached: no instance is pinned in " + pin_dir.string());
   if (!inst->detach(iface))
     throw error(iface + " is not attached by dtls-cookie (no " +
-                (pin_dir / ("link." + iface)).string() + ")");
+                inst->link_pin(iface).string() + ")");
   spdlog::info("detached from {}", iface);
   if (inst->links().empty()) {
     inst->remove();

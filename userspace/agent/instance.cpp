@@ -32,7 +32,7 @@ constexpr const char* kProgPin = "prog";
 constexpr const char* kKeysPin = "keys";
 constexpr const char* kCountersPin = "counters";
 constexpr const char* kConfigPin = "config";
-constexpr std::string_view kLinkPrefix = "link.";
+constexpr std::string_view kLinkPrefix = "link-";
 constexpr const char* kBpffsRoot = "/sys/fs/bpf";
 
 // What the embedded object calls its program and maps. The kernel keeps
@@ -106,7 +106,7 @@ std::set<uint32_t> prog_map_ids(int fd, const fs::path& path) {
 unique_fd open_object(const fs::path& path) {
   unique_fd fd(bpf_obj_get(path.c_str()));
   if (fd) return fd;
-  const int err = fd.get() < 0 ? -fd.get() : errno;
+  const int err = errno;
   if (err == EPERM)
     throw error("bpf_obj_get on " + path.string() +
                 " failed: " + errno_text(err));
@@ -152,6 +152,12 @@ bool is_link_pin(const std::string& name) {
   return name.size() > kLinkPrefix.size() && name.starts_with(kLinkPrefix);
 }
 
+std::string ifname_of_pin(const std::string& pin_name) {
+  std::string n = pin_name.substr(kLinkPrefix.size());
+  std::replace(n.begin(), n.end(), ':', '.');
+  return n;
+}
+
 void check_ifname(const std::string& ifname) {
   if (ifname.empty() || ifname.size() >= IF_NAMESIZE ||
       ifname.find('/') != std::string::npos || ifname == "." || ifname == "..")
@@ -185,6 +191,13 @@ std::string describe_xdp(const xdp_state& s) {
 }
 
 }  // namespace
+
+void refuse_foreign_xdp(const std::string& ifname) {
+  const xdp_state present = query_xdp(ifindex_of(ifname));
+  if (present.prog_id != 0)
+    throw error(ifname + " already carries " + describe_xdp(present) +
+                ": dtls-cookie does not replace it unless --replace is given");
+}
 
 const char* mode_name(attach_mode mode) {
   return mode == attach_mode::native ? "native" : "skb";
@@ -348,7 +361,7 @@ std::vector<link_info> instance::links() const {
     const unique_fd fd = open_object(dir_ / n);
     const bpf_link_info li = link_info_of(fd.get(), dir_ / n);
     link_info l;
-    l.ifname = n.substr(kLinkPrefix.size());
+    l.ifname = ifname_of_pin(n);
     l.ifindex = int(li.xdp.ifindex);
     l.link_id = li.id;
     if (l.ifindex != 0) {
@@ -363,19 +376,18 @@ std::vector<link_info> instance::links() const {
 link_info instance::attach(const std::string& ifname, attach_mode mode,
                            bool replace) {
   const int ifindex = ifindex_of(ifname);
-  const fs::path pin = dir_ / (std::string(kLinkPrefix) + ifname);
+  const fs::path pin = link_pin(ifname);
   std::error_code ec;
   if (fs::exists(pin, ec))
     throw error("already attached to " + ifname + " (" + pin.string() +
                 "): detach it first (dtls-cookie detach --iface " + ifname +
                 ")");
 
+  if (!replace) refuse_foreign_xdp(ifname);
   const xdp_state present = query_xdp(ifindex);
   if (present.prog_id != 0) {
-    if (!replace)
-      throw error(ifname + " already carries " + describe_xdp(present) +
-                  ": dtls-cookie does not replace it unless --replace is "
-                  "given");
+    // Described first: once detached, the program may be gone.
+    const std::string foreign = describe_xdp(present);
     try {
       // A program attached through netlink has one mode; try the one the
       // kernel reported, and both when it reported several.
@@ -387,13 +399,12 @@ link_info instance::attach(const std::string& ifname, attach_mode mode,
       }
     } catch (const bpf_error& e) {
       if (e.code() != EBUSY) throw;
-      throw error(describe_xdp(present) + " on " + ifname +
+      throw error(foreign + " on " + ifname +
                   " is held by a BPF link of another tool, which --replace "
                   "cannot remove: detach it with that tool (bpftool link "
                   "show lists links)");
     }
-    spdlog::info("removed {} from {} (--replace)", describe_xdp(present),
-                 ifname);
+    spdlog::info("removed {} from {} (--replace)", foreign, ifname);
   }
 
   unique_fd link;
@@ -415,8 +426,7 @@ link_info instance::attach(const std::string& ifname, attach_mode mode,
 }
 
 bool instance::detach(const std::string& ifname) {
-  check_ifname(ifname);
-  const fs::path pin = dir_ / (std::string(kLinkPrefix) + ifname);
+  const fs::path pin = link_pin(ifname);
   std::error_code ec;
   if (!fs::exists(pin, ec)) return false;
   const unique_fd link = open_object(pin);
@@ -433,6 +443,13 @@ bool instance::detach(const std::string& ifname) {
   if (::unlink(pin.c_str()) != 0)
     throw error("cannot remove " + pin.string() + ": " + errno_text(errno));
   return true;
+}
+
+fs::path instance::link_pin(const std::string& ifname) const {
+  check_ifname(ifname);
+  std::string n = ifname;
+  std::replace(n.begin(), n.end(), '.', ':');
+  return dir_ / (std::string(kLinkPrefix) + n);
 }
 
 void instance::remove() {

@@ -7,7 +7,10 @@
 //   keys            the outer key map (array of maps, one slot)
 //   counters        the per-CPU counters
 //   config          the program's read-only data (struct dc_config)
-//   link.<ifname>   one BPF link per interface the program is attached to
+//   link-<ifname>   one BPF link per interface the program is attached to;
+//                   bpffs refuses dots in names (EPERM, reserved), so a
+//                   '.' of the name (eth0.100) is written ':', which no
+//                   interface name contains
 #pragma once
 
 #include <filesystem>
@@ -69,6 +72,9 @@ class instance {
   // Removes every pin (after the last detach).
   void remove();
 
+  // Where the link for ifname is pinned.
+  std::filesystem::path link_pin(const std::string& ifname) const;
+
  private:
   instance() = default;
   std::filesystem::path dir_;
@@ -85,6 +91,11 @@ void ensure_bpffs(const std::filesystem::path& dir);
 // two agents never interleave; released when the fd closes. Waits for a
 // holder.
 unique_fd lock_pin_dir(const std::filesystem::path& dir);
+
+// Throws when ifname carries an XDP program, naming it and --replace.
+// attach() checks this itself; a caller checks early to refuse before it
+// makes anything.
+void refuse_foreign_xdp(const std::string& ifname);
 
 // "native" or "skb", as the CLI spells the modes.
 const char* mode_name(attach_mode mode);

@@ -77,6 +77,24 @@ std::array<uint8_t, 16> parse_addr(const std::string& s) {
   return a;
 }
 
+// A set of words; the option's type name spells them a|b|c instead of
+// CLI11's TEXT:{a,b,c}.
+CLI::Validator one_of(std::vector<std::string> words) {
+  return CLI::IsMember(words).description("");
+}
+
+const CLI::Validator kPort(
+    [](std::string& s) {
+      if (s.empty() || s.size() > 5 ||
+          s.find_first_not_of("0123456789") != std::string::npos)
+        return "'" + s + "' is not a UDP port number (1-65535)";
+      const int port = std::stoi(s);
+      if (port < 1 || port > 65535)
+        return "port " + s + " is out of range (1-65535)";
+      return std::string();
+    },
+    "");
+
 const CLI::Validator kAddress(
     [](std::string& s) {
       in6_addr v6;
@@ -132,11 +150,13 @@ void add_attach_options(CLI::App* cmd, attach_cli& a) {
       ->required()
       ->delimiter(',')
       ->type_name("P[,P...]")
-      ->check(CLI::Range(1, 65535));
+      ->check(kPort)
+      ->default_str("");
   cmd->add_option("--mode", a.mode,
                   "native: in the driver; skb: on the generic path, for any "
                   "device (never chosen silently)")
-      ->check(CLI::IsMember({"native", "skb"}));
+      ->check(one_of({"native", "skb"}))
+      ->type_name("native|skb");
   add_pin_dir(cmd, a.pin_dir);
   cmd->add_flag("--replace", a.replace,
                 "remove an XDP program another tool attached to the "
@@ -146,32 +166,39 @@ void add_attach_options(CLI::App* cmd, attach_cli& a) {
   const char* policy = "Policy (datagrams to the ports that are not answered)";
   cmd->add_option("--established", a.established,
                   "other records of a session in progress")
-      ->check(CLI::IsMember({"pass", "drop"}))
+      ->check(one_of({"pass", "drop"}))
+      ->type_name("pass|drop")
       ->group(policy);
   cmd->add_option("--fragmented", a.fragmented,
                   "a ClientHello split over several records")
-      ->check(CLI::IsMember({"pass", "drop"}))
+      ->check(one_of({"pass", "drop"}))
+      ->type_name("pass|drop")
       ->group(policy);
   cmd->add_option("--dtls13", a.dtls13,
                   "a ClientHello offering DTLS 1.3; answer: as DTLS 1.2")
-      ->check(CLI::IsMember({"pass", "drop", "answer"}))
+      ->check(one_of({"pass", "drop", "answer"}))
+      ->type_name("pass|drop|answer")
       ->group(policy);
   cmd->add_option("--malformed", a.malformed, "not a parseable DTLS record")
-      ->check(CLI::IsMember({"pass", "drop"}))
+      ->check(one_of({"pass", "drop"}))
+      ->type_name("pass|drop")
       ->group(policy);
   cmd->add_option("--no-keys", a.no_keys,
                   "any ClientHello while no key set is published")
-      ->check(CLI::IsMember({"pass", "drop"}))
+      ->check(one_of({"pass", "drop"}))
+      ->type_name("pass|drop")
       ->group(policy);
   cmd->add_option("--server-version", a.server_version,
                   "DTLS version written into the HelloVerifyRequest")
-      ->check(CLI::IsMember({"1.0", "1.2"}))
+      ->check(one_of({"1.0", "1.2"}))
+      ->type_name("1.0|1.2")
       ->group(policy);
   cmd->add_option("--local-addr", a.local_addrs,
                   "a host address never answered (repeatable); the attached "
                   "interfaces' own addresses are added")
       ->type_name("ADDR")
-      ->check(kAddress)
+      ->check(kAddress.description(""))
+      ->default_str("")
       ->group(policy);
 }
 
@@ -199,13 +226,14 @@ int run(int argc, char** argv) {
                    "interface(s); repeat or separate with commas")
       ->required()
       ->delimiter(',')
-      ->type_name("IF[,IF...]");
+      ->type_name("IF[,IF...]")
+      ->default_str("");
   add_attach_options(attach, at);
   attach
       ->add_option("--key-interval", at.interval,
                    "fleet keys: epoch length in seconds (equal on every "
                    "host); a cookie then verifies for 1 to 2 epochs")
-      ->check(CLI::Range(1, 86400))
+      ->check(CLI::Range(1, 86400).description(""))
       ->type_name("SECONDS")
       ->group("Keys");
   attach->footer(
@@ -244,7 +272,7 @@ int run(int argc, char** argv) {
   rotate
       ->add_option("--key-interval", rotate_interval,
                    "fleet keys: epoch length in seconds")
-      ->check(CLI::Range(1, 86400))
+      ->check(CLI::Range(1, 86400).description(""))
       ->type_name("SECONDS")
       ->group("Keys");
   rotate->footer(
@@ -279,14 +307,16 @@ int run(int argc, char** argv) {
           ->add_option("--watch", stats_watch,
                        "print a sample with per-second rates every SECONDS, "
                        "until interrupted")
-          ->check(CLI::PositiveNumber)
-          ->type_name("SECONDS");
+          ->check(CLI::PositiveNumber.description(""))
+          ->type_name("SECONDS")
+          ->default_str("");
   stats
       ->add_option("--count", stats_count,
                    "stop after N samples (default: until SIGINT)")
-      ->check(CLI::Range(1u, 1000000000u))
+      ->check(CLI::Range(1u, 1000000000u).description(""))
       ->needs(watch_opt)
-      ->type_name("N");
+      ->type_name("N")
+      ->default_str("");
   add_pin_dir(stats, stats_pin_dir);
   stats->footer(
       "Examples:\n"
@@ -302,7 +332,7 @@ int run(int argc, char** argv) {
       "run the pinned program on generated frames and compare every verdict "
       "and byte with the reference model");
   check->add_option("--count", ck.count, "number of generated ClientHellos")
-      ->check(CLI::Range(1u, 10000000u))
+      ->check(CLI::Range(1u, 10000000u).description(""))
       ->type_name("N");
   check->add_option("--seed", ck.seed, "seed of the generated frames")
       ->type_name("N");
@@ -327,7 +357,8 @@ int run(int argc, char** argv) {
                    "interface(s); repeat or separate with commas")
       ->required()
       ->delimiter(',')
-      ->type_name("IF[,IF...]");
+      ->type_name("IF[,IF...]")
+      ->default_str("");
   add_attach_options(run_cmd, rn);
   run_cmd
       ->add_option("--rotate-every", rn.interval,
@@ -335,7 +366,7 @@ int run(int argc, char** argv) {
                    "length); a cookie then lives 1 to 2 intervals, longer "
                    "than a client's retransmissions of its second "
                    "ClientHello, short enough to bound replay")
-      ->check(CLI::Range(1, 86400))
+      ->check(CLI::Range(1, 86400).description(""))
       ->type_name("SECONDS")
       ->group("Keys");
   run_cmd
