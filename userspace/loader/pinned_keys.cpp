@@ -48,14 +48,18 @@ pinned_key_source::pinned_key_source(const std::filesystem::path& pin_dir,
     std::string hint;
     if (err == ENOENT)
       hint = " (is the responder attached with this --pin-dir?)";
+    else if (err == EINVAL)
+      // BPF_OBJ_GET refuses read-only access to programs and links.
+      hint = " (is something other than the responder's key map pinned there?)";
     else if (err == EPERM || err == EACCES)
       hint = " (reading the responder's keys needs CAP_BPF and CAP_SYS_ADMIN)";
     throw error("bpf_obj_get on " + path_.string() +
                 " failed: " + std::strerror(err) + hint);
   }
   if (!is_bpf_map(fd.get()))
-    throw error(path_.string() + " is not a BPF map; it is not a key map " +
-                "of the responder");
+    throw error(path_.string() +
+                " is not a BPF map, so not the responder's "
+                "key map");
   cached_ = read_keys(fd.get());
   read_at_ = clock_();
 }
