@@ -132,10 +132,18 @@ void check_ifaces(const std::vector<std::string>& ifaces) {
 
 }  // namespace
 
+key_set fleet_keys_now(const key_options& k) {
+  // The library reads whatever the path opens; a directory opens too.
+  std::error_code ec;
+  if (std::filesystem::is_directory(*k.secret_file, ec))
+    throw error("cannot read secret file " + k.secret_file->string() +
+                ": it is a directory");
+  return fleet_secret::from_file(*k.secret_file)
+      .key_set_at(std::chrono::system_clock::now(), k.interval);
+}
+
 key_set initial_keys(const key_options& k) {
-  if (k.secret_file)
-    return fleet_secret::from_file(*k.secret_file)
-        .key_set_at(std::chrono::system_clock::now(), k.interval);
+  if (k.secret_file) return fleet_keys_now(k);
   return key_set(random_key(1));
 }
 

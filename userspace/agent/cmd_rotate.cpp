@@ -12,9 +12,7 @@
 namespace dtls_cookie::agent {
 
 key_set rotated_keys(const key_set& live, const key_options& k) {
-  if (k.secret_file)
-    return fleet_secret::from_file(*k.secret_file)
-        .key_set_at(std::chrono::system_clock::now(), k.interval);
+  if (k.secret_file) return fleet_keys_now(k);
   key_set next = live;
   rotate_random(next);
   return next;

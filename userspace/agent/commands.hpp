@@ -31,6 +31,9 @@ struct attach_options {
   key_options keys;
 };
 
+// The fleet's key set for now from k.secret_file (which must be set);
+// throws dtls_cookie::error naming the file when it cannot be used.
+key_set fleet_keys_now(const key_options& k);
 // The first key set of a new instance: random, or the fleet's set for
 // now when a secret file is given.
 key_set initial_keys(const key_options& k);

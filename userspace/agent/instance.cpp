@@ -113,6 +113,20 @@ unique_fd open_object(const fs::path& path) {
   not_ours(path, std::string("bpf_obj_get: ") + std::strerror(err));
 }
 
+// "program", "map" or "link": bpf_obj_get_info_by_fd fills any info
+// struct from any object, so the kind comes from the fd's anonymous inode.
+std::string object_kind(int fd) {
+  char target[64] = "";
+  const std::string link = "/proc/self/fd/" + std::to_string(fd);
+  const ssize_t n = ::readlink(link.c_str(), target, sizeof target - 1);
+  const std::string_view t(target, n > 0 ? size_t(n) : 0);
+  if (t == "anon_inode:bpf-prog") return "program";
+  if (t == "anon_inode:bpf-map") return "map";
+  // The anonymous inode is bpf_link on older kernels, bpf-link on newer.
+  if (t == "anon_inode:bpf-link" || t == "anon_inode:bpf_link") return "link";
+  return "object (" + std::string(t) + ")";
+}
+
 struct map_shape {
   std::string_view name;
   bool name_is_suffix;
@@ -256,34 +270,50 @@ std::optional<instance> instance::open(const fs::path& dir) {
       continue;
     not_ours(dir / n, "an unexpected name in a pin directory");
   }
+  // What is there is judged before what is missing, so a foreign object
+  // is reported as such rather than as a broken instance.
+  auto open_pin = [&](const char* name, std::string_view kind) {
+    if (!names.contains(name)) return unique_fd();
+    unique_fd fd = open_object(dir / name);
+    const std::string got = object_kind(fd.get());
+    if (got != kind)
+      not_ours(dir / name, "a BPF " + got + ", not a " + std::string(kind));
+    return fd;
+  };
+  instance inst;
+  inst.dir_ = dir;
+  inst.prog_ = open_pin(kProgPin, "program");
+  inst.keys_ = open_pin(kKeysPin, "map");
+  inst.counters_ = open_pin(kCountersPin, "map");
+  inst.config_ = open_pin(kConfigPin, "map");
+
+  bpf_prog_info pi{};
+  if (inst.prog_) {
+    pi = prog_info(inst.prog_.get(), dir / kProgPin);
+    if (pi.type != BPF_PROG_TYPE_XDP || std::string_view(pi.name) != kProgName)
+      not_ours(dir / kProgPin, "program '" + std::string(pi.name) +
+                                   "' is not the XDP program " +
+                                   std::string(kProgName));
+  }
+  uint32_t keys_id = 0, counters_id = 0, config_id = 0;
+  if (inst.keys_)
+    keys_id =
+        check_map(inst.keys_.get(), dir / kKeysPin,
+                  {kKeysMapName, false, BPF_MAP_TYPE_ARRAY_OF_MAPS, 4, 4, 1});
+  if (inst.counters_)
+    counters_id = check_map(
+        inst.counters_.get(), dir / kCountersPin,
+        {kCountersMapName, false, BPF_MAP_TYPE_PERCPU_ARRAY, 4, 8, DC_CNT_MAX});
+  if (inst.config_)
+    config_id = check_map(inst.config_.get(), dir / kConfigPin,
+                          {kConfigMapSuffix, true, BPF_MAP_TYPE_ARRAY, 4,
+                           uint32_t(sizeof(dc_config)), 1});
   for (const char* n : {kProgPin, kKeysPin, kCountersPin, kConfigPin})
     if (!names.contains(n))
       throw error("the instance in " + dir.string() + " is incomplete (no " +
                   n + " pin): remove the directory (rm -r " + dir.string() +
                   ") after checking that nothing uses it");
 
-  instance inst;
-  inst.dir_ = dir;
-  inst.prog_ = open_object(dir / kProgPin);
-  inst.keys_ = open_object(dir / kKeysPin);
-  inst.counters_ = open_object(dir / kCountersPin);
-  inst.config_ = open_object(dir / kConfigPin);
-
-  const bpf_prog_info pi = prog_info(inst.prog_.get(), dir / kProgPin);
-  if (pi.type != BPF_PROG_TYPE_XDP || std::string_view(pi.name) != kProgName)
-    not_ours(dir / kProgPin, "program '" + std::string(pi.name) +
-                                 "' is not the XDP program " +
-                                 std::string(kProgName));
-  const uint32_t keys_id =
-      check_map(inst.keys_.get(), dir / kKeysPin,
-                {kKeysMapName, false, BPF_MAP_TYPE_ARRAY_OF_MAPS, 4, 4, 1});
-  const uint32_t counters_id = check_map(
-      inst.counters_.get(), dir / kCountersPin,
-      {kCountersMapName, false, BPF_MAP_TYPE_PERCPU_ARRAY, 4, 8, DC_CNT_MAX});
-  const uint32_t config_id =
-      check_map(inst.config_.get(), dir / kConfigPin,
-                {kConfigMapSuffix, true, BPF_MAP_TYPE_ARRAY, 4,
-                 uint32_t(sizeof(dc_config)), 1});
   // Maps of the right shape are not enough: they must be the very maps
   // the pinned program reads, or a rotation would miss it.
   const std::set<uint32_t> used = prog_map_ids(inst.prog_.get(), dir);
@@ -296,6 +326,8 @@ std::optional<instance> instance::open(const fs::path& dir) {
   for (const std::string& n : names) {
     if (!is_link_pin(n)) continue;
     const unique_fd link = open_object(dir / n);
+    if (object_kind(link.get()) != "link")
+      not_ours(dir / n, "a BPF " + object_kind(link.get()) + ", not a link");
     const bpf_link_info li = link_info_of(link.get(), dir / n);
     if (li.type != BPF_LINK_TYPE_XDP || li.prog_id != pi.id)
       not_ours(dir / n, "not an XDP link of the pinned program");

@@ -1,0 +1,150 @@
+#!/usr/bin/env bash
+# The agent's life cycle on veth, as root: attach, status (text and JSON),
+# check, stats, rotate, a second interface sharing the instance in skb mode,
+# detach of one and then of the last interface (nothing left behind).
+# Usage: lifecycle.sh DTLS_COOKIE
+set -uo pipefail
+DC=$1
+# shellcheck source=cli_lib.sh
+source "$(dirname "$0")/cli_lib.sh"
+cli_setup
+
+A=dca$ID
+# A dot in the name: bpffs refuses dots in pin names, the agent must cope.
+B=dcb$ID.7
+new_veth "$A" 192.0.2.10/24 2001:db8::10/64
+new_veth "$B" 198.51.100.20/24
+
+# attach: native mode, the pins, the program on the interface.
+expect_ok "$DC" attach --iface "$A" --port 4433,5684 --pin-dir "$PIN" \
+  --dtls13 answer --server-version 1.2 --local-addr 203.0.113.9
+grep -q "attached to $A" "$T/err" || fail "no info line for the attach"
+check_eq "pins" "$(ls "$PIN" | tr '\n' ' ')" "config counters keys link-$A prog "
+prog=$(xdp_prog "$A")
+[[ -n $prog ]] || fail "no XDP program on $A after attach"
+ip -d link show dev "$A" | grep -q "xdp " || fail "$A: not native (ip -d link)"
+
+# status, text.
+expect_ok "$DC" status --pin-dir "$PIN"
+cp "$T/out" "$T/status.txt"
+grep -qE "^program +dc_responder, id $prog$" "$T/status.txt" ||
+  fail "status text lacks the program id $prog"
+grep -qE "^interfaces +$A \(ifindex [0-9]+, native mode" "$T/status.txt" ||
+  fail "status text lacks $A in native mode"
+grep -qE "^ports +4433, 5684$" "$T/status.txt" || fail "status text: ports"
+grep -qE "dtls13 answer" "$T/status.txt" || fail "status text: dtls13 policy"
+grep -qE "^server version +DTLS 1.2$" "$T/status.txt" ||
+  fail "status text: server version"
+grep -qE "^keys +current generation 1, age" "$T/status.txt" ||
+  fail "status text: key generation 1"
+
+# status, JSON, read by another parser.
+expect_ok "$DC" status --json --pin-dir "$PIN"
+check_eq "json program_id" "$(json 'd["program_id"]')" "$prog"
+check_eq "json interfaces" \
+  "$(json '[(i["name"], i["mode"]) for i in d["interfaces"]]')" \
+  "[('$A', 'native')]"
+check_eq "json ifindex" "$(json 'd["interfaces"][0]["ifindex"]')" \
+  "$(cat "/sys/class/net/$A/ifindex")"
+check_eq "json ports" "$(json 'd["ports"]')" "[4433, 5684]"
+check_eq "json policies" "$(json 'sorted(d["policies"].items())')" \
+  "[('dtls13', 'answer'), ('established', 'pass'), ('fragmented', 'pass'), ('malformed', 'drop'), ('no-keys', 'pass')]"
+check_eq "json server_version" "$(json 'd["server_version"]')" "1.2"
+# --local-addr first, then the interface's own addresses.
+check_eq "json local_addresses" "$(json 'd["local_addresses"][:2]')" \
+  "['203.0.113.9', '192.0.2.10']"
+check_eq "json has 2001:db8::10" \
+  "$(json '"2001:db8::10" in d["local_addresses"]')" "True"
+check_eq "json current generation" "$(json 'd["keys"]["current"]["generation"]')" 1
+check_eq "json no previous key" "$(json 'd["keys"]["previous"]')" None
+check_eq "json key age plausible" \
+  "$(json '0 <= d["keys"]["current"]["age_seconds"] < 60')" True
+
+# stats: every counter, zero so far (the peer is down, nothing arrives).
+expect_ok "$DC" stats --json --pin-dir "$PIN"
+check_eq "stats counters" "$(json 'len(d["counters"])')" 16
+check_eq "stats all zero" "$(json 'sum(d["counters"].values())')" 0
+expect_ok "$DC" stats --pin-dir "$PIN"
+grep -qE "^answered_no_cookie +0$" "$T/out" || fail "stats table lacks a row"
+
+# check against the live program; its frames show in the live counters,
+# one verdict each, and in the rates of a concurrent stats --watch.
+"$DC" stats --json --watch 1 --count 3 --pin-dir "$PIN" >"$T/watch" 2>&1 &
+watch_pid=$!
+sleep 0.3
+expect_ok "$DC" check --count 300 --pin-dir "$PIN"
+grep -q "0 mismatches" "$T/out" || fail "check: $(cat "$T/out")"
+wait "$watch_pid" || fail "stats --watch exited $?"
+check_eq "watch samples" "$(wc -l <"$T/watch")" 3
+expect_ok "$DC" stats --json --pin-dir "$PIN"
+verdicts=$(json 'sum(d["counters"][k] for k in ("xdp_pass", "xdp_drop", "xdp_tx", "xdp_aborted"))')
+check_eq "verdicts counted for 300 check frames" "$verdicts" 300
+check_eq "rates x intervals over the watch" "$(python3 -c '
+import json, sys
+s = [json.loads(l) for l in open(sys.argv[1])]
+print([x["sample"] for x in s],
+      round(sum(x["rates_per_second"]["xdp_pass"] * x["interval_seconds"]
+                + x["rates_per_second"]["xdp_drop"] * x["interval_seconds"]
+                + x["rates_per_second"]["xdp_tx"] * x["interval_seconds"]
+                for x in s)),
+      s[-1]["counters"]["xdp_pass"] + s[-1]["counters"]["xdp_drop"]
+      + s[-1]["counters"]["xdp_tx"])' "$T/watch")" "[1, 2, 3] 300 300"
+
+# rotate twice: the generation goes up by one, the old current becomes
+# the previous key with its creation time.
+expect_ok "$DC" status --json --pin-dir "$PIN"
+created1=$(json 'd["keys"]["current"]["created_unix_ns"]')
+expect_ok "$DC" rotate --pin-dir "$PIN"
+grep -q "generation 2 current, 1 previous" "$T/err" ||
+  fail "rotate's info line: $(cat "$T/err")"
+expect_ok "$DC" status --json --pin-dir "$PIN"
+check_eq "after rotate: current" "$(json 'd["keys"]["current"]["generation"]')" 2
+check_eq "after rotate: previous" "$(json 'd["keys"]["previous"]["generation"]')" 1
+check_eq "previous keeps its creation time" \
+  "$(json 'd["keys"]["previous"]["created_unix_ns"]')" "$created1"
+expect_ok "$DC" rotate --pin-dir "$PIN"
+expect_ok "$DC" status --json --pin-dir "$PIN"
+check_eq "second rotate" \
+  "$(json '(d["keys"]["current"]["generation"], d["keys"]["previous"]["generation"])')" \
+  "(3, 2)"
+expect_ok "$DC" check --count 100 --pin-dir "$PIN"
+
+# A second interface with the same settings shares the instance (one
+# program, one key set); the new interface's addresses were not in the
+# program, which the agent says.
+expect_ok "$DC" attach --iface "$B" --port 5684,4433 --mode skb \
+  --pin-dir "$PIN" --dtls13 answer --server-version 1.2 --local-addr 203.0.113.9
+grep -q "198.51.100.20" "$T/err" || fail "no warning about $B's address"
+check_eq "$B carries the same program" "$(xdp_prog "$B")" "$prog"
+ip -d link show dev "$B" | grep -q "xdpgeneric" || fail "$B: not in skb mode"
+expect_ok "$DC" status --json --pin-dir "$PIN"
+check_eq "two interfaces" \
+  "$(json 'sorted((i["name"], i["mode"]) for i in d["interfaces"])')" \
+  "[('$A', 'native'), ('$B', 'skb')]"
+check_eq "shared keys" "$(json 'd["keys"]["current"]["generation"]')" 3
+check_eq "pins" "$(ls "$PIN" | tr '\n' ' ')" \
+  "config counters keys link-$A link-${B/./:} prog "
+
+# Detaching one interface keeps the instance for the other.
+expect_ok "$DC" detach --iface "$A" --pin-dir "$PIN"
+[[ -z $(xdp_prog "$A") ]] || fail "$A still carries XDP after detach"
+check_eq "$B untouched" "$(xdp_prog "$B")" "$prog"
+expect_ok "$DC" status --json --pin-dir "$PIN"
+check_eq "one interface left" "$(json '[i["name"] for i in d["interfaces"]]')" \
+  "['$B']"
+
+# The last detach unpins everything.
+expect_ok "$DC" detach --iface "$B" --pin-dir "$PIN"
+grep -q "removed the instance" "$T/err" || fail "no info line for the unpin"
+nothing_left "$A" "$B"
+expect_exit 1 "not attached" "$DC" status --pin-dir "$PIN"
+
+# Attaching again starts over: a new program, keys from generation 1.
+expect_ok "$DC" attach --iface "$A" --port 4433 --pin-dir "$PIN"
+expect_ok "$DC" status --json --pin-dir "$PIN"
+check_eq "fresh keys" "$(json 'd["keys"]["current"]["generation"]')" 1
+[[ $(json 'd["program_id"]') != "$prog" ]] || fail "the old program came back"
+expect_ok "$DC" detach --iface "$A" --pin-dir "$PIN"
+nothing_left "$A"
+
+cli_finish
