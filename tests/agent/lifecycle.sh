@@ -15,10 +15,25 @@ B=dcb$ID.7
 new_veth "$A" 192.0.2.10/24 2001:db8::10/64
 new_veth "$B" 198.51.100.20/24
 
-# attach: native mode, the pins, the program on the interface.
+# Help in sections with examples, for the tool and every subcommand.
+expect_ok "$DC" --version
+grep -qE "^dtls-cookie [0-9]+\.[0-9]+" "$T/out" || fail "--version: $(cat "$T/out")"
+for sub in "" attach detach rotate status stats check run; do
+  # shellcheck disable=SC2086 # no subcommand: no word
+  expect_ok "$DC" $sub --help
+  grep -q "^Examples:" "$T/out" || fail "$sub --help has no examples"
+done
+grep -q "^Policy" < <("$DC" attach --help) || fail "attach --help: no policy section"
+grep -q "counters count them too" < <("$DC" check --help) ||
+  fail "check --help does not say the live counters count its frames"
+
+# attach: native mode, the pins, the program on the interface; info lines
+# only, without -v.
 expect_ok "$DC" attach --iface "$A" --port 4433,5684 --pin-dir "$PIN" \
   --dtls13 answer --server-version 1.2 --local-addr 203.0.113.9
-grep -q "attached to $A" "$T/err" || fail "no info line for the attach"
+grep -q "^info: attached to $A (ifindex [0-9]*, native mode" "$T/err" ||
+  fail "no info line for the attach"
+grep -q "^debug:" "$T/err" && fail "debug lines without -v"
 check_eq "pins" "$(ls "$PIN" | tr '\n' ' ')" "config counters keys link-$A prog "
 prog=$(xdp_prog "$A")
 [[ -n $prog ]] || fail "no XDP program on $A after attach"
@@ -90,6 +105,17 @@ print([x["sample"] for x in s],
       s[-1]["counters"]["xdp_pass"] + s[-1]["counters"]["xdp_drop"]
       + s[-1]["counters"]["xdp_tx"])' "$T/watch")" "[1, 2, 3] 300 300"
 
+# Without --count, --watch runs until SIGINT, then exits normally.
+"$DC" stats --watch 0.2 --pin-dir "$PIN" >"$T/watch" 2>&1 &
+watch_pid=$!
+sleep 1
+kill -INT "$watch_pid"
+rc=0
+wait "$watch_pid" || rc=$?
+check_eq "stats --watch after SIGINT: exit" "$rc" 0
+samples=$(grep -c "^sample " "$T/watch")
+((samples >= 2 && samples <= 6)) || fail "$samples samples in 1 s at 0.2 s"
+
 # rotate twice: the generation goes up by one, the old current becomes
 # the previous key with its creation time.
 expect_ok "$DC" status --json --pin-dir "$PIN"
@@ -139,8 +165,10 @@ grep -q "removed the instance" "$T/err" || fail "no info line for the unpin"
 nothing_left "$A" "$B"
 expect_exit 1 "not attached" "$DC" status --pin-dir "$PIN"
 
-# Attaching again starts over: a new program, keys from generation 1.
-expect_ok "$DC" attach --iface "$A" --port 4433 --pin-dir "$PIN"
+# Attaching again starts over: a new program, keys from generation 1;
+# with -v, libbpf's own messages come through the log.
+expect_ok "$DC" -v attach --iface "$A" --port 4433 --pin-dir "$PIN"
+grep -q "^debug: libbpf: " "$T/err" || fail "-v shows no libbpf messages"
 expect_ok "$DC" status --json --pin-dir "$PIN"
 check_eq "fresh keys" "$(json 'd["keys"]["current"]["generation"]')" 1
 [[ $(json 'd["program_id"]') != "$prog" ]] || fail "the old program came back"

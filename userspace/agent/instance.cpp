@@ -232,6 +232,8 @@ void ensure_bpffs(const fs::path& dir) {
     spdlog::info("mounted a bpffs on {}", root.string());
   }
   const fs::path base = existing_ancestor(dir);
+  spdlog::debug("pin dir {}: nearest existing directory {}", dir.string(),
+                base.string());
   if (!on_bpffs(base))
     throw error("--pin-dir " + dir.string() + " is not on a bpffs (" +
                 base.string() +
@@ -332,6 +334,8 @@ std::optional<instance> instance::open(const fs::path& dir) {
     if (li.type != BPF_LINK_TYPE_XDP || li.prog_id != pi.id)
       not_ours(dir / n, "not an XDP link of the pinned program");
   }
+  spdlog::debug("opened the instance in {}: program id {}, maps {}/{}/{}",
+                dir.string(), pi.id, keys_id, counters_id, config_id);
   return inst;
 }
 
@@ -417,6 +421,8 @@ link_info instance::attach(const std::string& ifname, attach_mode mode,
 
   if (!replace) refuse_foreign_xdp(ifname);
   const xdp_state present = query_xdp(ifindex);
+  spdlog::debug("{} (ifindex {}) before attaching: XDP program id {}", ifname,
+                ifindex, present.prog_id);
   if (present.prog_id != 0) {
     // Described first: once detached, the program may be gone.
     const std::string foreign = describe_xdp(present);

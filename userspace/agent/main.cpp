@@ -37,7 +37,7 @@ void setup_logging(bool verbose) {
     const int n = std::vsnprintf(buf, sizeof buf, fmt, args);
     std::string_view msg(buf, n < 0 ? 0 : std::min<size_t>(n, sizeof buf - 1));
     while (!msg.empty() && msg.back() == '\n') msg.remove_suffix(1);
-    spdlog::debug("libbpf: {}", msg);
+    spdlog::debug("{}", msg);  // libbpf starts each line with "libbpf: "
     return n;
   });
 }
