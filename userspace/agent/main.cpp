@@ -9,6 +9,7 @@
 #include <CLI/CLI.hpp>
 #include <cstdarg>
 #include <cstdio>
+#include <filesystem>
 #include <map>
 #include <string>
 
@@ -127,10 +128,22 @@ attach_options attach_cli::resolve() const {
   return o;
 }
 
+// Absolute, without a trailing '/': messages name the real place, and the
+// lock is taken on the directory's parent.
+const CLI::Validator kPinDir(
+    [](std::string& s) {
+      std::filesystem::path p = std::filesystem::absolute(s).lexically_normal();
+      if (p.filename().empty() && p.has_relative_path()) p = p.parent_path();
+      s = p.string();
+      return std::string();
+    },
+    "");
+
 void add_pin_dir(CLI::App* cmd, std::string& pin_dir) {
   cmd->add_option("--pin-dir", pin_dir,
                   "bpffs directory of the instance (program, maps, links)")
-      ->type_name("DIR");
+      ->type_name("DIR")
+      ->transform(kPinDir);
 }
 
 void add_secret_file(CLI::App* cmd, std::string& file) {
