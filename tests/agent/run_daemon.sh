@@ -262,6 +262,23 @@ kill -0 "$daemon_pid" || fail "the daemon died of a bad secret file"
 stop_daemon INT
 nothing_left
 
+echo "== fleet keys follow the epochs"
+head -c 32 /dev/urandom >"$secret"
+start_daemon "$work/notify$((run_n + 1)).sock" --secret-file "$secret" \
+  --rotate-every 2
+sleep 4.5
+scrape
+now_epoch=$(($(date +%s) / 2))
+gen=$(metric 'dtls_cookie_key_generation{key="current"}')
+((gen == now_epoch || gen + 1 == now_epoch)) ||
+  fail "fleet generation $gen in epoch $now_epoch"
+[[ $(metric 'dtls_cookie_key_generation{key="previous"}') == $((gen - 1)) ]] ||
+  fail "the previous fleet key is not the epoch before"
+(($(metric dtls_cookie_key_rotations_total) >= 2)) ||
+  fail "fewer than 2 epoch changes published in 4.5 s"
+stop_daemon TERM
+nothing_left
+
 echo "== scheduled rotation; a second daemon refused before it attaches"
 start_daemon "$work/notify$((run_n + 1)).sock" --rotate-every 1
 sleep 3.5
