@@ -172,6 +172,25 @@ grep -q "^debug: libbpf: " "$T/err" || fail "-v shows no libbpf messages"
 expect_ok "$DC" status --json --pin-dir "$PIN"
 check_eq "fresh keys" "$(json 'd["keys"]["current"]["generation"]')" 1
 [[ $(json 'd["program_id"]') != "$prog" ]] || fail "the old program came back"
+
+# An instance attached nowhere (as an agent stopped between loading and
+# attaching leaves it; here the link pin is removed by hand, which detaches
+# the program): the same settings adopt it with its keys, other settings
+# replace it.
+expect_ok "$DC" rotate --pin-dir "$PIN"
+rm "$PIN/link-$A"
+[[ -z $(xdp_prog "$A") ]] || fail "removing the link pin left XDP on $A"
+expect_ok "$DC" attach --iface "$A" --port 4433 --pin-dir "$PIN"
+expect_ok "$DC" status --json --pin-dir "$PIN"
+check_eq "unattached instance reused with its keys" \
+  "$(json 'd["keys"]["current"]["generation"]')" 2
+rm "$PIN/link-$A"
+expect_ok "$DC" attach --iface "$A" --port 9999 --pin-dir "$PIN"
+grep -q "replacing the instance in $PIN, attached nowhere" "$T/err" ||
+  fail "no warning about the replaced instance: $(cat "$T/err")"
+expect_ok "$DC" status --json --pin-dir "$PIN"
+check_eq "replaced instance" \
+  "$(json '(d["ports"], d["keys"]["current"]["generation"])')" "([9999], 1)"
 expect_ok "$DC" detach --iface "$A" --pin-dir "$PIN"
 nothing_left "$A"
 

@@ -176,6 +176,20 @@ attach_result attach_all(const attach_options& o, bool adopt) {
         refuse_foreign_xdp(i);
   }
   bool created = false;
+  if (inst && inst->links().empty()) {
+    // Left by an agent that stopped between loading and attaching: nothing
+    // runs it, so other settings replace it rather than being refused.
+    const std::string diff =
+        config_difference(inst->config(), want, explicit_addrs);
+    if (!diff.empty()) {
+      spdlog::warn(
+          "replacing the instance in {}, attached nowhere, which ran with "
+          "other settings ({})",
+          o.pin_dir.string(), diff);
+      inst->remove();
+      inst.reset();
+    }
+  }
   if (inst) {
     const dc_config pinned = inst->config();
     const std::string diff = config_difference(pinned, want, explicit_addrs);
@@ -205,10 +219,11 @@ attach_result attach_all(const attach_options& o, bool adopt) {
     const key_set keys = fresh_keys ? *fresh_keys : initial_keys(o.keys);
     inst = instance::create(o.pin_dir, want, keys);
     created = true;
-    spdlog::info("loaded {} (program id {}) pinned in {}, key generation {}{}",
-                 "dc_responder", inst->prog_id(), o.pin_dir.string(),
-                 keys.current()->generation,
-                 o.keys.secret_file ? " (fleet keys)" : " (random)");
+    spdlog::info(
+        "loaded dc_responder (program id {}) pinned in {}, key "
+        "generation {}{}",
+        inst->prog_id(), o.pin_dir.string(), keys.current()->generation,
+        o.keys.secret_file ? " (fleet keys)" : " (random)");
   }
 
   // A link whose interface is gone, or was made again under the same name,
