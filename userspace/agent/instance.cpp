@@ -225,8 +225,10 @@ void ensure_bpffs(const fs::path& dir) {
   if (under_root && !on_bpffs(root)) {
     if (::mount("bpf", root.c_str(), "bpf", 0, "mode=0700") != 0) {
       const int err = errno;
-      throw error("cannot mount a bpffs on " + root.string() + " (mount: " +
-                  errno_text(err) + "): mount one (mount -t bpf bpf " +
+      std::string why = std::strerror(err);
+      if (err == EPERM) why += ", mounting needs root or CAP_SYS_ADMIN";
+      throw error("cannot mount a bpffs on " + root.string() +
+                  " (mount: " + why + "): mount one (mount -t bpf bpf " +
                   root.string() + ") or pass --pin-dir on a bpffs");
     }
     spdlog::info("mounted a bpffs on {}", root.string());
