@@ -94,9 +94,16 @@ static __always_inline __u32 dc_csum_fold32(__u64 sum)
 	return (__u32)sum;
 }
 
+/* A 64-bit word's two halves, each a pair of 16-bit words of the sum. */
+static __always_inline __u64 dc_csum_add64(__u64 sum, __u64 w)
+{
+	return sum + (w & 0xffffffff) + (w >> 32);
+}
+
 /*
- * bpf_csum_diff returns an unfolded 32-bit sum on some architectures and
- * kernels and a folded one on others; folding again is harmless.
+ * The checksum field's value from a 64-bit sum. bpf_csum_diff returns an
+ * unfolded 32-bit sum on some architectures and kernels and a folded one
+ * on others; folding again is harmless.
  */
 static __always_inline __u16 dc_csum_fold16(__u64 sum)
 {
