@@ -27,9 +27,9 @@ const volatile struct dc_config dc_cfg = {
 /* Per-CPU, so a plain increment cannot race with another CPU. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, DC_CNT_MAX);
+	__uint(max_entries, 1);
 	__type(key, __u32);
-	__type(value, __u64);
+	__type(value, struct dc_counters);
 } dc_counters SEC(".maps");
 
 /*
@@ -89,14 +89,6 @@ struct dc_flow {
 	__be16 sport;
 	__be16 dport;
 };
-
-static __always_inline void dc_count(__u32 idx)
-{
-	__u64 *c = bpf_map_lookup_elem(&dc_counters, &idx);
-
-	if (c)
-		*c += 1;
-}
 
 static __always_inline bool dc_port_configured(__u16 port)
 {
@@ -674,11 +666,23 @@ static __always_inline __u32 dc_verdict_counter(int action)
 SEC("xdp")
 int dc_responder(struct xdp_md *ctx)
 {
-	int reason = dc_handle(ctx);
+	__u64 reason = (__u32)dc_handle(ctx);
 	int action = dc_action(reason);
+	struct dc_counters *c;
+	__u32 zero = 0;
 
-	dc_count(reason);
-	dc_count(dc_verdict_counter(action));
+	c = bpf_map_lookup_elem(&dc_counters, &zero);
+	/*
+	 * The verifier does not know the range of what the global function
+	 * dc_walk_rest() returns, so the index is bounded here. Without the
+	 * barrier clang 14 bounds one zero-extended copy of reason and
+	 * indexes with another.
+	 */
+	barrier_var(reason);
+	if (c && reason < DC_CNT_MAX) {
+		c->c[reason] += 1;
+		c->c[dc_verdict_counter(action)] += 1;
+	}
 	return action;
 }
 

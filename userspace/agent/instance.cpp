@@ -305,9 +305,9 @@ std::optional<instance> instance::open(const fs::path& dir) {
         check_map(inst.keys_.get(), dir / kKeysPin,
                   {kKeysMapName, false, BPF_MAP_TYPE_ARRAY_OF_MAPS, 4, 4, 1});
   if (inst.counters_)
-    counters_id = check_map(
-        inst.counters_.get(), dir / kCountersPin,
-        {kCountersMapName, false, BPF_MAP_TYPE_PERCPU_ARRAY, 4, 8, DC_CNT_MAX});
+    counters_id = check_map(inst.counters_.get(), dir / kCountersPin,
+                            {kCountersMapName, false, BPF_MAP_TYPE_PERCPU_ARRAY,
+                             4, uint32_t(sizeof(dc_counters)), 1});
   if (inst.config_)
     config_id = check_map(inst.config_.get(), dir / kConfigPin,
                           {kConfigMapSuffix, true, BPF_MAP_TYPE_ARRAY, 4,

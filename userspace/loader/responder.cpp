@@ -153,13 +153,15 @@ key_set read_keys(int outer_map_fd) {
 counters read_counters(int counters_map_fd) {
   const int ncpus = libbpf_num_possible_cpus();
   if (ncpus <= 0) fail("libbpf_num_possible_cpus", "this host", ncpus);
-  std::vector<uint64_t> per_cpu(size_t(ncpus), 0);
+  // One entry: every counter of one CPU, for each possible CPU.
+  static_assert(sizeof(dc_counters) % 8 == 0, "per-CPU values are 8-aligned");
+  std::vector<dc_counters> per_cpu(static_cast<size_t>(ncpus));
+  const uint32_t key = 0;
+  const int err = bpf_map_lookup_elem(counters_map_fd, &key, per_cpu.data());
+  if (err) fail("bpf_map_lookup_elem", kCountersMapName, err);
   counters out{};
-  for (uint32_t i = 0; i < DC_CNT_MAX; ++i) {
-    const int err = bpf_map_lookup_elem(counters_map_fd, &i, per_cpu.data());
-    if (err) fail("bpf_map_lookup_elem", kCountersMapName, err);
-    for (uint64_t v : per_cpu) out[i] += v;
-  }
+  for (const dc_counters& cpu : per_cpu)
+    for (size_t i = 0; i < out.size(); ++i) out[i] += cpu.c[i];
   return out;
 }
 

@@ -164,6 +164,14 @@ enum dc_counter {
 	DC_CNT_MAX,
 };
 
+/*
+ * The counters map has one entry per CPU holding all of them, so a packet
+ * bumps its reason and its verdict after a single map lookup.
+ */
+struct dc_counters {
+	__u64 c[DC_CNT_MAX];
+};
+
 /* Host addresses the responder never answers, set at load time. */
 #define DC_MAX_LOCAL_ADDRS 16
 #define DC_PORT_BITMAP_WORDS (65536 / 64)
