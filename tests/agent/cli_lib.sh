@@ -56,6 +56,13 @@ new_veth() {
   ip link set "$name" up
 }
 
+# dc SUBCOMMAND ARGS...: the agent on the test's pin directory.
+dc() {
+  local sub=$1
+  shift
+  "$DC" "$sub" --pin-dir "$PIN" "$@"
+}
+
 fail() {
   echo "FAIL: $*" >&2
   FAILS=$((FAILS + 1))
@@ -99,8 +106,16 @@ xdp_prog() {
 
 # json EXPR: evaluates a Python expression over the JSON in $T/out (as d).
 json() {
-  python3 -c 'import json, sys; d = json.load(open(sys.argv[1])); print(eval(sys.argv[2]))' \
-    "$T/out" "$1"
+  python3 -c '
+import json, sys
+d = json.load(open(sys.argv[1]))
+print(eval(sys.argv[2]))' "$T/out" "$1"
+}
+
+# gens: "(current, previous)" key generations of a status --json in $T/out.
+gens() {
+  json '(d["keys"]["current"]["generation"],
+         (d["keys"]["previous"] or {}).get("generation"))'
 }
 
 # check_eq WHAT GOT WANT

@@ -17,58 +17,69 @@ head -c 32 /dev/urandom >"$T/secret"
 chmod 600 "$T/secret"
 
 # Usage errors: exit 2, CLI11's message.
-expect_exit 2 "port 0 is out of range" "$DC" attach --iface "$A" --port 0 --pin-dir "$PIN"
-expect_exit 2 "port 65536 is out of range" "$DC" attach --iface "$A" --port 65536 --pin-dir "$PIN"
-expect_exit 2 "port 70000 is out of range" "$DC" attach --iface "$A" --port 4433,70000 --pin-dir "$PIN"
-expect_exit 2 "'https' is not a UDP port number" "$DC" attach --iface "$A" --port https --pin-dir "$PIN"
-expect_exit 2 "'-1' is not a UDP port number" "$DC" attach --iface "$A" --port=-1 --pin-dir "$PIN"
-expect_exit 2 "--port is required" "$DC" attach --iface "$A" --pin-dir "$PIN"
-expect_exit 2 "--iface is required" "$DC" attach --port 4433 --pin-dir "$PIN"
-expect_exit 2 "--mode" "$DC" attach --iface "$A" --port 4433 --mode hw --pin-dir "$PIN"
-expect_exit 2 "--dtls13" "$DC" attach --iface "$A" --port 4433 --dtls13 reply --pin-dir "$PIN"
-expect_exit 2 "--established" "$DC" attach --iface "$A" --port 4433 --established answer --pin-dir "$PIN"
-expect_exit 2 "not an IPv4 or IPv6 address" "$DC" attach --iface "$A" --port 4433 --local-addr 300.1.1.1 --pin-dir "$PIN"
-expect_exit 2 "--count requires --watch" "$DC" stats --count 3 --pin-dir "$PIN"
+expect_exit 2 "port 0 is out of range" dc attach --iface "$A" --port 0
+expect_exit 2 "port 65536 is out of range" dc attach --iface "$A" --port 65536
+expect_exit 2 "port 70000 is out of range" \
+  dc attach --iface "$A" --port 4433,70000
+expect_exit 2 "'https' is not a UDP port number" \
+  dc attach --iface "$A" --port https
+expect_exit 2 "'-1' is not a UDP port number" dc attach --iface "$A" --port=-1
+expect_exit 2 "--port is required" dc attach --iface "$A"
+expect_exit 2 "--iface is required" dc attach --port 4433
+expect_exit 2 "--mode" dc attach --iface "$A" --port 4433 --mode hw
+expect_exit 2 "--dtls13" dc attach --iface "$A" --port 4433 --dtls13 reply
+expect_exit 2 "--established" \
+  dc attach --iface "$A" --port 4433 --established answer
+expect_exit 2 "not an IPv4 or IPv6 address" \
+  dc attach --iface "$A" --port 4433 --local-addr 300.1.1.1
+expect_exit 2 "--count requires --watch" dc stats --count 3
 expect_exit 2 "subcommand" "$DC"
 expect_exit 2 "subcommand is required" "$DC" bogus
 expect_exit 2 "--frobnicate" "$DC" status --frobnicate
 nothing_left "$A"
 
 # Missing interface; twice the same one.
-expect_exit 1 "no interface named nosuch$ID" "$DC" attach --iface "nosuch$ID" --port 4433 --pin-dir "$PIN"
-expect_exit 1 "no interface named nosuch$ID" "$DC" attach --iface "$A,nosuch$ID" --port 4433 --pin-dir "$PIN"
-expect_exit 1 "given twice" "$DC" attach --iface "$A,$A" --port 4433 --pin-dir "$PIN"
+expect_exit 1 "no interface named nosuch$ID" \
+  dc attach --iface "nosuch$ID" --port 4433
+expect_exit 1 "no interface named nosuch$ID" \
+  dc attach --iface "$A,nosuch$ID" --port 4433
+expect_exit 1 "given twice" dc attach --iface "$A,$A" --port 4433
 nothing_left "$A"
 
 # Secret files: missing, unreadable (without CAP_DAC_OVERRIDE even root
 # cannot read a mode-000 file of another owner), too short.
-expect_exit 1 "cannot read secret file $T/missing" "$DC" attach --iface "$A" --port 4433 --secret-file "$T/missing" --pin-dir "$PIN"
+expect_exit 1 "cannot read secret file $T/missing" \
+  dc attach --iface "$A" --port 4433 --secret-file "$T/missing"
 head -c 32 /dev/urandom >"$T/locked"
 chmod 000 "$T/locked"
 chown 65534 "$T/locked"
 expect_exit 1 "cannot read secret file $T/locked: Permission denied" \
   setpriv --bounding-set=-dac_override,-dac_read_search \
   --inh-caps=-dac_override,-dac_read_search \
-  "$DC" attach --iface "$A" --port 4433 --secret-file "$T/locked" --pin-dir "$PIN"
+  "$DC" attach --pin-dir "$PIN" --iface "$A" --port 4433 --secret-file "$T/locked"
 head -c 15 /dev/urandom >"$T/short"
-expect_exit 1 "secret file $T/short holds 15 bytes; at least 16" "$DC" attach --iface "$A" --port 4433 --secret-file "$T/short" --pin-dir "$PIN"
-expect_exit 1 "cannot read secret file $T: it is a directory" "$DC" attach --iface "$A" --port 4433 --secret-file "$T" --pin-dir "$PIN"
+expect_exit 1 "secret file $T/short holds 15 bytes; at least 16" \
+  dc attach --iface "$A" --port 4433 --secret-file "$T/short"
+expect_exit 1 "cannot read secret file $T: it is a directory" \
+  dc attach --iface "$A" --port 4433 --secret-file "$T"
 nothing_left "$A"
 
 # Without the capabilities.
 nocaps=(setpriv --bounding-set=-all --inh-caps=-all --)
 expect_exit 1 "Operation not permitted \(run as root or with CAP_BPF\+CAP_NET_ADMIN\)" \
-  "${nocaps[@]}" "$DC" attach --iface "$A" --port 4433 --pin-dir "$PIN"
+  "${nocaps[@]}" "$DC" attach --pin-dir "$PIN" --iface "$A" --port 4433
 nothing_left "$A"
 
 # The pin directory must be on a bpffs; the default one is mounted when it
 # is not, and a bpffs that cannot be mounted is reported. Both in a mount
 # namespace of their own, so the host's /sys/fs/bpf is left alone.
 mkdir "$T/plain"
-expect_exit 1 "$T/plain/dc is not on a bpffs" "$DC" attach --iface "$A" --port 4433 --pin-dir "$T/plain/dc"
+expect_exit 1 "$T/plain/dc is not on a bpffs" \
+  "$DC" attach --iface "$A" --port 4433 --pin-dir "$T/plain/dc"
 expect_exit 1 "cannot mount a bpffs on /sys/fs/bpf" unshare -m sh -c \
   'umount -l /sys/fs/bpf 2>/dev/null; exec "$@"' sh \
   "${nocaps[@]}" "$DC" attach --iface "$A" --port 4433
+# shellcheck disable=SC2016 # expanded by the inner sh
 expect_exit 0 "mounted a bpffs on /sys/fs/bpf" unshare -m sh -c \
   'umount -l /sys/fs/bpf 2>/dev/null
    "$0" attach --iface "$1" --port 4433 && "$0" status &&
@@ -77,61 +88,69 @@ expect_exit 0 "mounted a bpffs on /sys/fs/bpf" unshare -m sh -c \
 nothing_left "$A"
 
 # Not attached: every command that needs an instance says so.
-expect_exit 1 "not attached: no instance is pinned in $PIN" "$DC" status --pin-dir "$PIN"
-expect_exit 1 "not attached" "$DC" status --json --pin-dir "$PIN"
-expect_exit 1 "not attached" "$DC" stats --pin-dir "$PIN"
-expect_exit 1 "not attached" "$DC" rotate --pin-dir "$PIN"
-expect_exit 1 "not attached" "$DC" detach --iface "$A" --pin-dir "$PIN"
-expect_exit 1 "pinned in $PIN" "$DC" check --count 10 --pin-dir "$PIN"
+expect_exit 1 "not attached: no instance is pinned in $PIN" dc status
+expect_exit 1 "not attached" dc status --json
+expect_exit 1 "not attached" dc stats
+expect_exit 1 "not attached" dc rotate
+expect_exit 1 "not attached" dc detach --iface "$A"
+expect_exit 1 "pinned in $PIN" dc check --count 10
 
 # Attached, then: the same interface again, an interface not attached,
 # other settings, native mode where the driver has none.
-expect_ok "$DC" attach --iface "$A" --port 4433 --pin-dir "$PIN"
+expect_ok dc attach --iface "$A" --port 4433
 prog=$(xdp_prog "$A")
-expect_exit 1 "already attached to $A .*detach it first" "$DC" attach --iface "$A" --port 4433 --pin-dir "$PIN"
-expect_exit 1 "already attached to $A" "$DC" attach --iface "$B,$A" --port 4433 --pin-dir "$PIN"
+expect_exit 1 "already attached to $A .*detach it first" \
+  dc attach --iface "$A" --port 4433
+expect_exit 1 "already attached to $A" dc attach --iface "$B,$A" --port 4433
 [[ -z $(xdp_prog "$B") ]] || fail "$B was attached by a refused command"
-expect_exit 1 "$B is not attached by dtls-cookie" "$DC" detach --iface "$B" --pin-dir "$PIN"
-expect_exit 1 "runs with other settings \(ports\)" "$DC" attach --iface "$B" --port 4434 --pin-dir "$PIN"
-expect_exit 1 "other settings \(--malformed, --server-version\)" "$DC" attach --iface "$B" --port 4433 --malformed pass --server-version 1.2 --pin-dir "$PIN"
-expect_exit 1 "other settings \(--local-addr 203.0.113.1\)" "$DC" attach --iface "$B" --port 4433 --local-addr 203.0.113.1 --pin-dir "$PIN"
+expect_exit 1 "$B is not attached by dtls-cookie" dc detach --iface "$B"
+expect_exit 1 "runs with other settings \(ports\)" \
+  dc attach --iface "$B" --port 4434
+expect_exit 1 "other settings \(--malformed, --server-version\)" \
+  dc attach --iface "$B" --port 4433 --malformed pass --server-version 1.2
+expect_exit 1 "other settings \(--local-addr 203.0.113.1\)" \
+  dc attach --iface "$B" --port 4433 --local-addr 203.0.113.1
 [[ -z $(xdp_prog "$B") ]] || fail "$B was attached by a refused command"
 # Loopback has no native XDP; the agent never falls back on its own.
-expect_exit 1 "lo has no native XDP support .*use --mode skb" "$DC" attach --iface lo --port 4433 --pin-dir "$PIN"
+expect_exit 1 "lo has no native XDP support .*use --mode skb" \
+  dc attach --iface lo --port 4433
 [[ -z $(xdp_prog lo) ]] || fail "lo got an XDP program"
 check_eq "$A still attached" "$(xdp_prog "$A")" "$prog"
-expect_ok "$DC" detach --iface "$A" --pin-dir "$PIN"
+expect_ok dc detach --iface "$A"
 nothing_left "$A" "$B"
 
 # A failure on a new instance unpins it: lo refuses native mode after the
 # instance was loaded for it.
-expect_exit 1 "use --mode skb" "$DC" attach --iface lo --port 4433 --pin-dir "$PIN"
+expect_exit 1 "use --mode skb" dc attach --iface lo --port 4433
 nothing_left lo
 
 # Something at the pin path that is not ours.
 mkdir "$PIN"
 bpftool prog load "$PASS_OBJ" "$PIN/prog" type xdp
-expect_exit 1 "$PIN/prog is not part of a dtls-cookie instance" "$DC" attach --iface "$A" --port 4433 --pin-dir "$PIN"
-expect_exit 1 "$PIN/prog is not part of a dtls-cookie instance" "$DC" status --pin-dir "$PIN"
-expect_exit 1 "is not part of a dtls-cookie instance" "$DC" detach --iface "$A" --pin-dir "$PIN"
+expect_exit 1 "$PIN/prog is not part of a dtls-cookie instance" \
+  dc attach --iface "$A" --port 4433
+expect_exit 1 "$PIN/prog is not part of a dtls-cookie instance" dc status
+expect_exit 1 "is not part of a dtls-cookie instance" dc detach --iface "$A"
 check_eq "the foreign pin stays" "$(ls "$PIN")" prog
 rm -rf "$PIN"
 mkdir -p "$PIN/subdir"
-expect_exit 1 "$PIN/subdir is not part of a dtls-cookie instance" "$DC" attach --iface "$A" --port 4433 --pin-dir "$PIN"
+expect_exit 1 "$PIN/subdir is not part of a dtls-cookie instance" \
+  dc attach --iface "$A" --port 4433
 rm -rf "$PIN"
 # Our names, but another program's objects: a map where the program is.
-expect_ok "$DC" attach --iface "$A" --port 4433 --pin-dir "$PIN"
-expect_ok "$DC" detach --iface "$A" --pin-dir "$PIN"
+expect_ok dc attach --iface "$A" --port 4433
+expect_ok dc detach --iface "$A"
 mkdir "$PIN"
 bpftool map create "$PIN/prog" type array key 4 value 4 entries 1 name dc_keys
-expect_exit 1 "$PIN/prog is not part of a dtls-cookie instance \(a BPF map, not a program\)" "$DC" status --pin-dir "$PIN"
+expect_exit 1 "$PIN/prog is not part of a dtls-cookie instance \(a BPF map, not a program\)" \
+  dc status
 rm -rf "$PIN"
 # An instance of which a pin is missing.
-expect_ok "$DC" attach --iface "$A" --port 4433 --pin-dir "$PIN"
+expect_ok dc attach --iface "$A" --port 4433
 mv "$PIN/keys" "$T/bpffs/keys-aside"
-expect_exit 1 "incomplete \(no keys pin\)" "$DC" rotate --pin-dir "$PIN"
+expect_exit 1 "incomplete \(no keys pin\)" dc rotate
 mv "$T/bpffs/keys-aside" "$PIN/keys"
-expect_ok "$DC" detach --iface "$A" --pin-dir "$PIN"
+expect_ok dc detach --iface "$A"
 nothing_left "$A"
 
 cli_finish

@@ -25,45 +25,45 @@ generation_ok() {
     prev == got - 1)); then
     pass "generation $got is the epoch of $interval s intervals"
   else
-    fail "generations $got/$prev; epochs $((before / interval))..$((after / interval))"
+    fail "generations $got/$prev;" \
+      "epochs $((before / interval))..$((after / interval))"
   fi
 }
 
 before=$(date +%s)
-expect_ok "$DC" attach --iface "$A" --port 4433 --secret-file "$T/secret" \
-  --key-interval 3600 --pin-dir "$PIN"
+expect_ok dc attach --iface "$A" --port 4433 --secret-file "$T/secret" \
+  --key-interval 3600
 grep -q "fleet keys" "$T/err" || fail "attach did not mention fleet keys"
-expect_ok "$DC" status --json --pin-dir "$PIN"
+expect_ok dc status --json
 generation_ok 3600 "$before" "$(date +%s)"
 gen=$(json 'd["keys"]["current"]["generation"]')
 check_eq "created at the epoch's start" \
   "$(json 'd["keys"]["current"]["created_unix_ns"]')" "$((gen * 3600 * 1000000000))"
 
-expect_ok "$DC" rotate --secret-file "$T/secret" --key-interval 3600 --pin-dir "$PIN"
+expect_ok dc rotate --secret-file "$T/secret" --key-interval 3600
 if grep -q "already published" "$T/err"; then
   pass "same epoch: nothing to publish"
 else
   # Only right if the hour turned meanwhile.
-  expect_ok "$DC" status --json --pin-dir "$PIN"
-  check_eq "rotate crossed an epoch" "$(json 'd["keys"]["current"]["generation"]')" $((gen + 1))
+  expect_ok dc status --json
+  check_eq "rotate crossed an epoch" \
+    "$(json 'd["keys"]["current"]["generation"]')" $((gen + 1))
 fi
 
-expect_ok "$DC" status --json --pin-dir "$PIN"
+expect_ok dc status --json
 gen=$(json 'd["keys"]["current"]["generation"]')
-expect_ok "$DC" rotate --pin-dir "$PIN"
-expect_ok "$DC" status --json --pin-dir "$PIN"
-check_eq "random rotate after fleet keys" \
-  "$(json '(d["keys"]["current"]["generation"], d["keys"]["previous"]["generation"])')" \
-  "($((gen + 1)), $gen)"
+expect_ok dc rotate
+expect_ok dc status --json
+check_eq "random rotate after fleet keys" "$(gens)" "($((gen + 1)), $gen)"
 
 before=$(date +%s)
-expect_ok "$DC" rotate --secret-file "$T/secret" --key-interval 60 --pin-dir "$PIN"
+expect_ok dc rotate --secret-file "$T/secret" --key-interval 60
 grep -q "(fleet keys)" "$T/err" || fail "rotate did not say fleet keys"
-expect_ok "$DC" status --json --pin-dir "$PIN"
+expect_ok dc status --json
 generation_ok 60 "$before" "$(date +%s)"
-expect_ok "$DC" check --count 100 --pin-dir "$PIN"
+expect_ok dc check --count 100
 
-expect_ok "$DC" detach --iface "$A" --pin-dir "$PIN"
+expect_ok dc detach --iface "$A"
 nothing_left "$A"
 
 cli_finish

@@ -17,30 +17,33 @@ new_veth "$B" 198.51.100.20/24
 
 # Help in sections with examples, for the tool and every subcommand.
 expect_ok "$DC" --version
-grep -qE "^dtls-cookie [0-9]+\.[0-9]+" "$T/out" || fail "--version: $(cat "$T/out")"
+grep -qE "^dtls-cookie [0-9]+\.[0-9]+" "$T/out" ||
+  fail "--version: $(cat "$T/out")"
 for sub in "" attach detach rotate status stats check run; do
   # shellcheck disable=SC2086 # no subcommand: no word
   expect_ok "$DC" $sub --help
   grep -q "^Examples:" "$T/out" || fail "$sub --help has no examples"
 done
-grep -q "^Policy" < <("$DC" attach --help) || fail "attach --help: no policy section"
+grep -q "^Policy" < <("$DC" attach --help) ||
+  fail "attach --help: no policy section"
 grep -q "counters count them too" < <("$DC" check --help) ||
   fail "check --help does not say the live counters count its frames"
 
 # attach: native mode, the pins, the program on the interface; info lines
 # only, without -v.
-expect_ok "$DC" attach --iface "$A" --port 4433,5684 --pin-dir "$PIN" \
+expect_ok dc attach --iface "$A" --port 4433,5684 \
   --dtls13 answer --server-version 1.2 --local-addr 203.0.113.9
 grep -q "^info: attached to $A (ifindex [0-9]*, native mode" "$T/err" ||
   fail "no info line for the attach"
 grep -q "^debug:" "$T/err" && fail "debug lines without -v"
-check_eq "pins" "$(ls "$PIN" | tr '\n' ' ')" "config counters keys link-$A prog "
+check_eq "pins" "$(ls "$PIN" | tr '\n' ' ')" \
+  "config counters keys link-$A prog "
 prog=$(xdp_prog "$A")
 [[ -n $prog ]] || fail "no XDP program on $A after attach"
 ip -d link show dev "$A" | grep -q "xdp " || fail "$A: not native (ip -d link)"
 
 # status, text.
-expect_ok "$DC" status --pin-dir "$PIN"
+expect_ok dc status
 cp "$T/out" "$T/status.txt"
 grep -qE "^program +dc_responder, id $prog$" "$T/status.txt" ||
   fail "status text lacks the program id $prog"
@@ -54,7 +57,7 @@ grep -qE "^keys +current generation 1, age" "$T/status.txt" ||
   fail "status text: key generation 1"
 
 # status, JSON, read by another parser.
-expect_ok "$DC" status --json --pin-dir "$PIN"
+expect_ok dc status --json
 check_eq "json program_id" "$(json 'd["program_id"]')" "$prog"
 check_eq "json interfaces" \
   "$(json '[(i["name"], i["mode"]) for i in d["interfaces"]]')" \
@@ -63,36 +66,37 @@ check_eq "json ifindex" "$(json 'd["interfaces"][0]["ifindex"]')" \
   "$(cat "/sys/class/net/$A/ifindex")"
 check_eq "json ports" "$(json 'd["ports"]')" "[4433, 5684]"
 check_eq "json policies" "$(json 'sorted(d["policies"].items())')" \
-  "[('dtls13', 'answer'), ('established', 'pass'), ('fragmented', 'pass'), ('malformed', 'drop'), ('no-keys', 'pass')]"
+  "[('dtls13', 'answer'), ('established', 'pass'), ('fragmented', 'pass'),\
+ ('malformed', 'drop'), ('no-keys', 'pass')]"
 check_eq "json server_version" "$(json 'd["server_version"]')" "1.2"
 # --local-addr first, then the interface's own addresses.
 check_eq "json local_addresses" "$(json 'd["local_addresses"][:2]')" \
   "['203.0.113.9', '192.0.2.10']"
 check_eq "json has 2001:db8::10" \
   "$(json '"2001:db8::10" in d["local_addresses"]')" "True"
-check_eq "json current generation" "$(json 'd["keys"]["current"]["generation"]')" 1
-check_eq "json no previous key" "$(json 'd["keys"]["previous"]')" None
+check_eq "json key generations" "$(gens)" "(1, None)"
 check_eq "json key age plausible" \
   "$(json '0 <= d["keys"]["current"]["age_seconds"] < 60')" True
 
 # stats: every counter, zero so far (the peer is down, nothing arrives).
-expect_ok "$DC" stats --json --pin-dir "$PIN"
+expect_ok dc stats --json
 check_eq "stats counters" "$(json 'len(d["counters"])')" 16
 check_eq "stats all zero" "$(json 'sum(d["counters"].values())')" 0
-expect_ok "$DC" stats --pin-dir "$PIN"
+expect_ok dc stats
 grep -qE "^answered_no_cookie +0$" "$T/out" || fail "stats table lacks a row"
 
 # check against the live program; its frames show in the live counters,
 # one verdict each, and in the rates of a concurrent stats --watch.
-"$DC" stats --json --watch 1 --count 3 --pin-dir "$PIN" >"$T/watch" 2>&1 &
+"$DC" stats --pin-dir "$PIN" --json --watch 1 --count 3 >"$T/watch" 2>&1 &
 watch_pid=$!
 sleep 0.3
-expect_ok "$DC" check --count 300 --pin-dir "$PIN"
+expect_ok dc check --count 300
 grep -q "0 mismatches" "$T/out" || fail "check: $(cat "$T/out")"
 wait "$watch_pid" || fail "stats --watch exited $?"
 check_eq "watch samples" "$(wc -l <"$T/watch")" 3
-expect_ok "$DC" stats --json --pin-dir "$PIN"
-verdicts=$(json 'sum(d["counters"][k] for k in ("xdp_pass", "xdp_drop", "xdp_tx", "xdp_aborted"))')
+expect_ok dc stats --json
+verdicts=$(json 'sum(d["counters"][k]
+  for k in ("xdp_pass", "xdp_drop", "xdp_tx", "xdp_aborted"))')
 check_eq "verdicts counted for 300 check frames" "$verdicts" 300
 check_eq "rates x intervals over the watch" "$(python3 -c '
 import json, sys
@@ -106,10 +110,17 @@ print([x["sample"] for x in s],
       + s[-1]["counters"]["xdp_tx"])' "$T/watch")" "[1, 2, 3] 300 300"
 
 # Without --count, --watch runs until SIGINT, then exits normally.
-"$DC" stats --watch 0.2 --pin-dir "$PIN" >"$T/watch" 2>&1 &
+# (the binary itself in the background, not the dc function: a background
+# subshell ignores SIGINT)
+"$DC" stats --pin-dir "$PIN" --watch 0.2 >"$T/watch" 2>&1 &
 watch_pid=$!
 sleep 1
 kill -INT "$watch_pid"
+for _ in $(seq 50); do kill -0 "$watch_pid" 2>/dev/null || break; sleep 0.1; done
+if kill -0 "$watch_pid" 2>/dev/null; then
+  fail "stats --watch still runs 5 s after SIGINT"
+  kill -KILL "$watch_pid"
+fi
 rc=0
 wait "$watch_pid" || rc=$?
 check_eq "stats --watch after SIGINT: exit" "$rc" 0
@@ -118,32 +129,29 @@ samples=$(grep -c "^sample " "$T/watch")
 
 # rotate twice: the generation goes up by one, the old current becomes
 # the previous key with its creation time.
-expect_ok "$DC" status --json --pin-dir "$PIN"
+expect_ok dc status --json
 created1=$(json 'd["keys"]["current"]["created_unix_ns"]')
-expect_ok "$DC" rotate --pin-dir "$PIN"
+expect_ok dc rotate
 grep -q "generation 2 current, 1 previous" "$T/err" ||
   fail "rotate's info line: $(cat "$T/err")"
-expect_ok "$DC" status --json --pin-dir "$PIN"
-check_eq "after rotate: current" "$(json 'd["keys"]["current"]["generation"]')" 2
-check_eq "after rotate: previous" "$(json 'd["keys"]["previous"]["generation"]')" 1
+expect_ok dc status --json
+check_eq "after rotate: generations" "$(gens)" "(2, 1)"
 check_eq "previous keeps its creation time" \
   "$(json 'd["keys"]["previous"]["created_unix_ns"]')" "$created1"
-expect_ok "$DC" rotate --pin-dir "$PIN"
-expect_ok "$DC" status --json --pin-dir "$PIN"
-check_eq "second rotate" \
-  "$(json '(d["keys"]["current"]["generation"], d["keys"]["previous"]["generation"])')" \
-  "(3, 2)"
-expect_ok "$DC" check --count 100 --pin-dir "$PIN"
+expect_ok dc rotate
+expect_ok dc status --json
+check_eq "second rotate" "$(gens)" "(3, 2)"
+expect_ok dc check --count 100
 
 # A second interface with the same settings shares the instance (one
 # program, one key set); the new interface's addresses were not in the
 # program, which the agent says.
-expect_ok "$DC" attach --iface "$B" --port 5684,4433 --mode skb \
-  --pin-dir "$PIN" --dtls13 answer --server-version 1.2 --local-addr 203.0.113.9
+expect_ok dc attach --iface "$B" --port 5684,4433 --mode skb \
+  --dtls13 answer --server-version 1.2 --local-addr 203.0.113.9
 grep -q "198.51.100.20" "$T/err" || fail "no warning about $B's address"
 check_eq "$B carries the same program" "$(xdp_prog "$B")" "$prog"
 ip -d link show dev "$B" | grep -q "xdpgeneric" || fail "$B: not in skb mode"
-expect_ok "$DC" status --json --pin-dir "$PIN"
+expect_ok dc status --json
 check_eq "two interfaces" \
   "$(json 'sorted((i["name"], i["mode"]) for i in d["interfaces"])')" \
   "[('$A', 'native'), ('$B', 'skb')]"
@@ -152,24 +160,24 @@ check_eq "pins" "$(ls "$PIN" | tr '\n' ' ')" \
   "config counters keys link-$A link-${B/./:} prog "
 
 # Detaching one interface keeps the instance for the other.
-expect_ok "$DC" detach --iface "$A" --pin-dir "$PIN"
+expect_ok dc detach --iface "$A"
 [[ -z $(xdp_prog "$A") ]] || fail "$A still carries XDP after detach"
 check_eq "$B untouched" "$(xdp_prog "$B")" "$prog"
-expect_ok "$DC" status --json --pin-dir "$PIN"
+expect_ok dc status --json
 check_eq "one interface left" "$(json '[i["name"] for i in d["interfaces"]]')" \
   "['$B']"
 
 # The last detach unpins everything.
-expect_ok "$DC" detach --iface "$B" --pin-dir "$PIN"
+expect_ok dc detach --iface "$B"
 grep -q "removed the instance" "$T/err" || fail "no info line for the unpin"
 nothing_left "$A" "$B"
-expect_exit 1 "not attached" "$DC" status --pin-dir "$PIN"
+expect_exit 1 "not attached" dc status
 
 # Attaching again starts over: a new program, keys from generation 1;
 # with -v, libbpf's own messages come through the log.
-expect_ok "$DC" -v attach --iface "$A" --port 4433 --pin-dir "$PIN"
+expect_ok dc attach -v --iface "$A" --port 4433
 grep -q "^debug: libbpf: " "$T/err" || fail "-v shows no libbpf messages"
-expect_ok "$DC" status --json --pin-dir "$PIN"
+expect_ok dc status --json
 check_eq "fresh keys" "$(json 'd["keys"]["current"]["generation"]')" 1
 [[ $(json 'd["program_id"]') != "$prog" ]] || fail "the old program came back"
 
@@ -177,21 +185,21 @@ check_eq "fresh keys" "$(json 'd["keys"]["current"]["generation"]')" 1
 # attaching leaves it; here the link pin is removed by hand, which detaches
 # the program): the same settings adopt it with its keys, other settings
 # replace it.
-expect_ok "$DC" rotate --pin-dir "$PIN"
+expect_ok dc rotate
 rm "$PIN/link-$A"
 [[ -z $(xdp_prog "$A") ]] || fail "removing the link pin left XDP on $A"
-expect_ok "$DC" attach --iface "$A" --port 4433 --pin-dir "$PIN"
-expect_ok "$DC" status --json --pin-dir "$PIN"
+expect_ok dc attach --iface "$A" --port 4433
+expect_ok dc status --json
 check_eq "unattached instance reused with its keys" \
   "$(json 'd["keys"]["current"]["generation"]')" 2
 rm "$PIN/link-$A"
-expect_ok "$DC" attach --iface "$A" --port 9999 --pin-dir "$PIN"
+expect_ok dc attach --iface "$A" --port 9999
 grep -q "replacing the instance in $PIN, attached nowhere" "$T/err" ||
   fail "no warning about the replaced instance: $(cat "$T/err")"
-expect_ok "$DC" status --json --pin-dir "$PIN"
+expect_ok dc status --json
 check_eq "replaced instance" \
   "$(json '(d["ports"], d["keys"]["current"]["generation"])')" "([9999], 1)"
-expect_ok "$DC" detach --iface "$A" --pin-dir "$PIN"
+expect_ok dc detach --iface "$A"
 nothing_left "$A"
 
 cli_finish
