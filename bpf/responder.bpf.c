@@ -358,39 +358,11 @@ static __noinline int dc_check_cookie(const struct dc_key_set *ks,
 								: DC_NEXT;
 }
 
-static __always_inline void dc_store_be24(__u8 *p, __u32 v)
-{
-	p[0] = v >> 16;
-	p[1] = v >> 8;
-	p[2] = v;
-}
-
-static __always_inline void
-dc_write_hello_verify_request(struct dc_hello_verify_request *h,
-			      const __u8 seq[6], const struct dc_key *k,
-			      __u64 tag)
-{
-	h->record.content_type = DC_CONTENT_HANDSHAKE;
-	h->record.version = bpf_htons(dc_cfg.server_version);
-	h->record.epoch = 0;
-	__builtin_memcpy(h->record.sequence, seq, sizeof(h->record.sequence));
-	h->record.length = bpf_htons(DC_HANDSHAKE_HEADER_LEN + DC_HVR_BODY_LEN);
-	h->handshake.msg_type = DC_HS_HELLO_VERIFY_REQUEST;
-	dc_store_be24(h->handshake.length, DC_HVR_BODY_LEN);
-	h->handshake.message_seq = 0;
-	dc_store_be24(h->handshake.fragment_offset, 0);
-	dc_store_be24(h->handshake.fragment_length, DC_HVR_BODY_LEN);
-	h->server_version = bpf_htons(dc_cfg.server_version);
-	h->cookie_len = DC_COOKIE_LEN;
-	h->cookie.key_generation = bpf_htonl(k->generation);
-	dc_store_le64(h->cookie.tag, tag);
-}
-
 /*
  * The checksums are summed from the values the program writes, never read
  * back from the frame: summed inline they cost a few nanoseconds, where two
- * bpf_csum_diff calls cost tens. Words are summed as they lie in memory,
- * which on a little-endian target is what these layouts assume.
+ * bpf_csum_diff calls cost tens. Words are summed and stored as they lie in
+ * memory, which on a little-endian target is what these layouts assume.
  */
 #if __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "the checksum and HelloVerifyRequest words assume a little-endian target"
@@ -401,20 +373,20 @@ dc_write_hello_verify_request(struct dc_hello_verify_request *h,
 /*
  * The HelloVerifyRequest as 64-bit words: byte i of it is bits
  * 8 * (i % 8) of word i / 8. Only the version, the record sequence and
- * the cookie vary; message_seq, epoch and fragment offset are 0.
+ * the cookie vary; message_seq, epoch and fragment offset are 0. rec0 and
+ * rec1 are the ClientHello's first 16 bytes, for its record sequence.
  */
-static __always_inline void dc_hello_verify_request_words(__u64 w[DC_HVR_WORDS],
-							  const __u8 seq[6],
-							  __u32 generation,
-							  __u64 tag)
+static __always_inline void
+dc_hello_verify_request_words(__u64 w[DC_HVR_WORDS], __u64 rec0, __u64 rec1,
+			      __u32 generation, __u64 tag)
 {
 	__u64 version = bpf_htons(dc_cfg.server_version);
 
 	/* content type, version, epoch, record sequence 0-2 */
-	w[0] = DC_CONTENT_HANDSHAKE | version << 8 | (__u64)seq[0] << 40 |
-	       (__u64)seq[1] << 48 | (__u64)seq[2] << 56;
+	w[0] = DC_CONTENT_HANDSHAKE | version << 8 |
+	       (rec0 & 0xffffff0000000000ull);
 	/* record sequence 3-5, record length, msg_type, message length 0-1 */
-	w[1] = seq[3] | (__u64)seq[4] << 8 | (__u64)seq[5] << 16 |
+	w[1] = (rec1 & 0xffffff) |
 	       (__u64)(DC_HANDSHAKE_HEADER_LEN + DC_HVR_BODY_LEN) << 32 |
 	       (__u64)DC_HS_HELLO_VERIFY_REQUEST << 40;
 	/* message length 2, message_seq, fragment offset, its length 0-1 */
@@ -425,13 +397,12 @@ static __always_inline void dc_hello_verify_request_words(__u64 w[DC_HVR_WORDS],
 	w[4] = tag; /* the tag's bytes are little-endian */
 }
 
-/* The reply's IPv4 and UDP headers; returns the UDP header. */
+/* The reply's IPv4 header; returns where the UDP header goes. */
 static __always_inline struct udphdr *dc_write_ipv4(const struct dc_frame *f,
 						    const struct dc_flow *fl)
 {
 	struct iphdr *ip =
 	    dc_bytes(f, fl->l3_off, sizeof(*ip) + DC_REPLY_UDP_LEN);
-	struct udphdr *udp;
 
 	if (!ip)
 		return NULL;
@@ -450,20 +421,15 @@ static __always_inline struct udphdr *dc_write_ipv4(const struct dc_frame *f,
 			   fl->ip4_id + (DC_REPLY_TTL | IPPROTO_UDP << 8) +
 			   (__u64)fl->saddr.w[3] + fl->daddr.w[3]);
 
-	udp = (void *)(ip + 1);
-	udp->source = fl->dport;
-	udp->dest = fl->sport;
-	udp->len = bpf_htons(DC_REPLY_UDP_LEN);
-	return udp;
+	return (void *)(ip + 1);
 }
 
-/* The reply's IPv6 and UDP headers; returns the UDP header. */
+/* The reply's IPv6 header; returns where the UDP header goes. */
 static __always_inline struct udphdr *dc_write_ipv6(const struct dc_frame *f,
 						    const struct dc_flow *fl)
 {
 	struct ipv6hdr *ip6 =
 	    dc_bytes(f, fl->l3_off, sizeof(*ip6) + DC_REPLY_UDP_LEN);
-	struct udphdr *udp;
 
 	if (!ip6)
 		return NULL;
@@ -473,12 +439,7 @@ static __always_inline struct udphdr *dc_write_ipv6(const struct dc_frame *f,
 	ip6->hop_limit = DC_REPLY_TTL;
 	__builtin_memcpy(&ip6->saddr, fl->daddr.b, sizeof(ip6->saddr));
 	__builtin_memcpy(&ip6->daddr, fl->saddr.b, sizeof(ip6->daddr));
-
-	udp = (void *)(ip6 + 1);
-	udp->source = fl->dport;
-	udp->dest = fl->sport;
-	udp->len = bpf_htons(DC_REPLY_UDP_LEN);
-	return udp;
+	return (void *)(ip6 + 1);
 }
 
 /*
@@ -491,15 +452,13 @@ static __always_inline int dc_answer(struct xdp_md *ctx,
 				     const struct dc_key *k, int reason)
 {
 	__u16 l2[DC_MAX_L2_LEN / 2], *p16;
-	__u64 hvr[DC_HVR_WORDS];
+	__u64 hvr[DC_HVR_WORDS], *out;
+	__u64 rec0, rec1, sum, tag;
 	struct udphdr *udp;
 	struct dc_frame f;
 	__u32 new_len, i;
 	__u16 check;
-	__u8 seq[6];
-	__u64 sum;
-	__u8 *p;
-	__u64 tag;
+	__u64 *rec;
 	int ret;
 
 	/*
@@ -510,13 +469,14 @@ static __always_inline int dc_answer(struct xdp_md *ctx,
 	 */
 	dc_frame_load(&f, ctx);
 	p16 = dc_bytes(&f, 0, DC_MAX_L2_LEN);
-	p = dc_bytes(&f, fl->pl_off + DC_OFF_RECORD_SEQ, sizeof(seq));
-	if (!p16 || !p)
+	rec = dc_bytes(&f, fl->pl_off, 2 * sizeof(*rec));
+	if (!p16 || !rec)
 		return DC_CNT_TX_FAILED;
 #pragma unroll
 	for (i = 0; i < DC_MAX_L2_LEN / 2; i++)
 		l2[i] = p16[i];
-	__builtin_memcpy(seq, p, sizeof(seq));
+	rec0 = rec[0];
+	rec1 = rec[1];
 	/* Swap the MAC addresses: three 16-bit words each. */
 #pragma unroll
 	for (i = 0; i < ETH_ALEN / 2; i++) {
@@ -560,16 +520,28 @@ static __always_inline int dc_answer(struct xdp_md *ctx,
 	}
 	if (!udp)
 		return DC_CNT_TX_FAILED;
-	dc_write_hello_verify_request((void *)(udp + 1), seq, k, tag);
 
 	/* The UDP header, then the HelloVerifyRequest; check itself is 0. */
 	sum += (__u64)fl->dport + fl->sport + bpf_htons(DC_REPLY_UDP_LEN);
-	dc_hello_verify_request_words(hvr, seq, k->generation, tag);
+	dc_hello_verify_request_words(hvr, rec0, rec1, k->generation, tag);
 #pragma unroll
 	for (i = 0; i < DC_HVR_WORDS; i++)
 		sum = dc_csum_add64(sum, hvr[i]);
 	check = dc_csum_fold16(sum);
-	udp->check = check ? check : 0xffff;
+
+	/*
+	 * Whole words, though the UDP header is only 2-byte aligned: the
+	 * verifier allows unaligned packet access where the CPU has it
+	 * cheaply (x86-64, arm64), and clang 14 would split a store it
+	 * knew to be unaligned into single bytes.
+	 */
+	*(__u64 *)udp = fl->dport | (__u64)fl->sport << 16 |
+			(__u64)bpf_htons(DC_REPLY_UDP_LEN) << 32 |
+			(__u64)(check ? check : 0xffff) << 48;
+	out = (__u64 *)(udp + 1);
+#pragma unroll
+	for (i = 0; i < DC_HVR_WORDS; i++)
+		out[i] = hvr[i];
 	return reason;
 }
 
