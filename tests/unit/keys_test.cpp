@@ -130,6 +130,12 @@ TEST(FleetKeys, SecretFileErrorsNameTheFile) {
   } catch (const dc::error& e) {
     EXPECT_NE(std::string(e.what()).find(missing.string()), std::string::npos);
   }
+  try {
+    dc::fleet_secret::from_file(short_file.parent_path());
+    FAIL() << "a directory was accepted as a secret file";
+  } catch (const dc::error& e) {
+    EXPECT_NE(std::string(e.what()).find("is a directory"), std::string::npos);
+  }
   const auto good = temp_file("good", std::string(32, 'k'));
   EXPECT_EQ(dc::fleet_secret::from_file(good).derive(5),
             dc::fleet_secret(std::vector<uint8_t>(32, 'k')).derive(5));

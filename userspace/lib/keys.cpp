@@ -107,6 +107,12 @@ fleet_secret::fleet_secret(std::span<const uint8_t> secret)
 }
 
 fleet_secret fleet_secret::from_file(const std::filesystem::path& path) {
+  // An ifstream opens a directory and then throws from deep inside the
+  // stream buffer; say what is wrong instead.
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec))
+    throw error("secret file " + path.string() +
+                " is a directory; give the path of a file");
   std::ifstream in(path, std::ios::binary);
   if (!in)
     throw error("cannot read secret file " + path.string() + ": " +
