@@ -90,9 +90,15 @@ struct dc_flow {
 	__be16 dport;
 };
 
+/*
+ * Bit port & 63 of word port >> 6 is, little-endian, bit port & 7 of byte
+ * port >> 3: a byte load needs no 64-bit shift by a variable amount.
+ */
 static __always_inline bool dc_port_configured(__u16 port)
 {
-	return (dc_cfg.port_bitmap[port >> 6] >> (port & 63)) & 1;
+	const volatile __u8 *bitmap = (const volatile __u8 *)dc_cfg.port_bitmap;
+
+	return (bitmap[port >> 3] >> (port & 7)) & 1;
 }
 
 static __always_inline bool dc_is_vlan(__be16 proto)
@@ -101,9 +107,12 @@ static __always_inline bool dc_is_vlan(__be16 proto)
 	       proto == bpf_htons(ETH_P_8021AD);
 }
 
-/* Ethernet and up to two VLAN tags; *proto is the L3 protocol. */
-static __always_inline int dc_parse_l2(const struct dc_frame *f,
-				       struct dc_flow *fl, __be16 *proto)
+/*
+ * Ethernet and up to two VLAN tags; *proto is the L3 protocol, *l3_off
+ * where its header starts.
+ */
+static __always_inline int dc_parse_l2(const struct dc_frame *f, __u64 *l3_off,
+				       __be16 *proto)
 {
 	struct ethhdr *eth = dc_bytes(f, 0, sizeof(*eth));
 	struct dc_vlan_hdr *vh;
@@ -112,44 +121,71 @@ static __always_inline int dc_parse_l2(const struct dc_frame *f,
 	if (!eth)
 		return DC_CNT_NOT_OURS;
 	*proto = eth->h_proto;
-	fl->l3_off = ETH_HLEN;
+	*l3_off = ETH_HLEN;
 	/* Unrolled, so each tag sits at a constant offset. */
 #pragma unroll
 	for (i = 0; i < DC_MAX_VLAN_TAGS; i++) {
 		if (!dc_is_vlan(*proto))
-			break;
+			return DC_NEXT;
 		vh = dc_bytes(f, ETH_HLEN + i * sizeof(*vh), sizeof(*vh));
 		if (!vh)
 			return DC_CNT_NOT_OURS;
 		*proto = vh->proto;
-		fl->l3_off += sizeof(*vh);
+		*l3_off += sizeof(*vh);
 	}
 	if (dc_is_vlan(*proto))
 		return DC_CNT_NOT_OURS; /* a third tag */
 	return DC_NEXT;
 }
 
-static __always_inline int dc_parse_ipv4(const struct dc_frame *f,
-					 struct dc_flow *fl)
+/*
+ * The IPv4 header at l3_off if it leads to UDP, else NULL; *l4_off is
+ * where the UDP header starts.
+ */
+static __always_inline struct iphdr *dc_parse_ipv4(const struct dc_frame *f,
+						   __u64 l3_off, __u64 *l4_off)
 {
-	struct iphdr *ip = dc_bytes(f, fl->l3_off, sizeof(*ip));
-	__u64 hdr_len;
+	struct iphdr *ip = dc_bytes(f, l3_off, sizeof(*ip));
 	__u8 vihl;
 
 	if (!ip)
-		return DC_CNT_NOT_OURS;
+		return NULL;
 	vihl = *(__u8 *)ip;
 	if (vihl >> 4 != 4 || (vihl & 0xf) < 5)
-		return DC_CNT_NOT_OURS;
+		return NULL;
 	if (ip->protocol != IPPROTO_UDP)
-		return DC_CNT_NOT_OURS;
+		return NULL;
 	if (ip->frag_off & bpf_htons(DC_IP_MF | DC_IP_OFFSET))
-		return DC_CNT_NOT_OURS; /* the kernel reassembles */
+		return NULL; /* the kernel reassembles */
+	*l4_off = l3_off + (vihl & 0xf) * 4;
+	return ip;
+}
 
-	hdr_len = (vihl & 0xf) * 4;
-	fl->l4_off = fl->l3_off + hdr_len;
+/* The same for IPv6. */
+static __always_inline struct ipv6hdr *
+dc_parse_ipv6(const struct dc_frame *f, __u64 l3_off, __u64 *l4_off)
+{
+	struct ipv6hdr *ip6 = dc_bytes(f, l3_off, sizeof(*ip6));
+
+	if (!ip6)
+		return NULL;
+	/*
+	 * XXX: any extension header (hop-by-hop, destination options,
+	 * routing, fragment) before UDP makes the frame NOT_OURS: such a
+	 * ClientHello goes to the server unanswered and uncookied.
+	 */
+	if (ip6->nexthdr != IPPROTO_UDP)
+		return NULL;
+	*l4_off = l3_off + sizeof(*ip6);
+	return ip6;
+}
+
+/* What the reply and the cookie need from the IPv4 header. */
+static __always_inline void dc_flow_ipv4(struct dc_flow *fl,
+					 const struct iphdr *ip)
+{
 	fl->l3_end = fl->l3_off + bpf_ntohs(ip->tot_len);
-	fl->ip_opt_len = hdr_len - sizeof(*ip);
+	fl->ip_opt_len = fl->l4_off - fl->l3_off - sizeof(*ip);
 	fl->ip4_tos = ip->tos;
 	fl->ip4_id = ip->id;
 	fl->ipv6 = false;
@@ -159,32 +195,17 @@ static __always_inline int dc_parse_ipv4(const struct dc_frame *f,
 	fl->daddr.d[0] = 0;
 	fl->daddr.w[2] = bpf_htonl(0xffff);
 	fl->daddr.w[3] = ip->daddr;
-	return DC_NEXT;
 }
 
-static __always_inline int dc_parse_ipv6(const struct dc_frame *f,
-					 struct dc_flow *fl)
+static __always_inline void dc_flow_ipv6(struct dc_flow *fl,
+					 const struct ipv6hdr *ip6)
 {
-	struct ipv6hdr *ip6 = dc_bytes(f, fl->l3_off, sizeof(*ip6));
-
-	if (!ip6)
-		return DC_CNT_NOT_OURS;
-	/*
-	 * XXX: any extension header (hop-by-hop, destination options,
-	 * routing, fragment) before UDP makes the frame NOT_OURS: such a
-	 * ClientHello goes to the server unanswered and uncookied.
-	 */
-	if (ip6->nexthdr != IPPROTO_UDP)
-		return DC_CNT_NOT_OURS;
-
-	fl->l4_off = fl->l3_off + sizeof(*ip6);
 	fl->l3_end = fl->l4_off + bpf_ntohs(ip6->payload_len);
 	fl->ip_opt_len = 0;
 	fl->ip6_word0 = *(__be32 *)ip6;
 	fl->ipv6 = true;
 	__builtin_memcpy(fl->saddr.b, &ip6->saddr, sizeof(fl->saddr));
 	__builtin_memcpy(fl->daddr.b, &ip6->daddr, sizeof(fl->daddr));
-	return DC_NEXT;
 }
 
 static __always_inline bool dc_addr_eq(const union dc_addr *a,
@@ -242,32 +263,61 @@ static __always_inline int dc_check_source(const struct dc_frame *f,
 	return DC_NEXT;
 }
 
-/* Ethernet, IP, UDP, the port, the source and the UDP payload bounds. */
+/* The UDP header at l4_off if its port is one of ours, else NULL. */
+static __always_inline struct udphdr *dc_udp_to_us(const struct dc_frame *f,
+						   __u64 l4_off)
+{
+	struct udphdr *udp = dc_bytes(f, l4_off, sizeof(*udp));
+
+	if (!udp || !dc_port_configured(bpf_ntohs(udp->dest)))
+		return NULL;
+	return udp;
+}
+
+/*
+ * Ethernet, IP, UDP, the port, the source and the UDP payload bounds.
+ * Frames not for us that dc_surely_not_ours() leaves (VLAN tags, IPv4
+ * options) pay for the part up to the port check, so nothing is written
+ * to the flow before it.
+ */
 static __always_inline int dc_parse_headers(const struct dc_frame *f,
 					    struct dc_flow *fl)
 {
+	struct ipv6hdr *ip6;
+	__u64 l3_off, l4_off;
 	struct udphdr *udp;
+	struct iphdr *ip;
 	__u64 udp_len;
 	__be16 proto;
 	int ret;
 
-	ret = dc_parse_l2(f, fl, &proto);
+	ret = dc_parse_l2(f, &l3_off, &proto);
 	if (ret != DC_NEXT)
 		return ret;
-	if (proto == bpf_htons(ETH_P_IP))
-		ret = dc_parse_ipv4(f, fl);
-	else if (proto == bpf_htons(ETH_P_IPV6))
-		ret = dc_parse_ipv6(f, fl);
-	else
-		ret = DC_CNT_NOT_OURS;
-	if (ret != DC_NEXT)
-		return ret;
-
-	udp = dc_bytes(f, fl->l4_off, sizeof(*udp));
-	if (!udp)
+	/*
+	 * The port check is written out in both branches: joined, the
+	 * branches would have to be told apart again afterwards, and the
+	 * verifier follows such a test both ways.
+	 */
+	if (proto == bpf_htons(ETH_P_IP)) {
+		ip = dc_parse_ipv4(f, l3_off, &l4_off);
+		udp = ip ? dc_udp_to_us(f, l4_off) : NULL;
+		if (!udp)
+			return DC_CNT_NOT_OURS;
+		fl->l3_off = l3_off;
+		fl->l4_off = l4_off;
+		dc_flow_ipv4(fl, ip);
+	} else if (proto == bpf_htons(ETH_P_IPV6)) {
+		ip6 = dc_parse_ipv6(f, l3_off, &l4_off);
+		udp = ip6 ? dc_udp_to_us(f, l4_off) : NULL;
+		if (!udp)
+			return DC_CNT_NOT_OURS;
+		fl->l3_off = l3_off;
+		fl->l4_off = l4_off;
+		dc_flow_ipv6(fl, ip6);
+	} else {
 		return DC_CNT_NOT_OURS;
-	if (!dc_port_configured(bpf_ntohs(udp->dest)))
-		return DC_CNT_NOT_OURS;
+	}
 	fl->sport = udp->source;
 	fl->dport = udp->dest;
 	udp_len = bpf_ntohs(udp->len);
@@ -545,17 +595,57 @@ static __always_inline int dc_answer(struct xdp_md *ctx,
 	return reason;
 }
 
-/* Everything after the frame is known to carry a UDP payload for us. */
+/*
+ * The frames not for us seen most, untagged IPv4 without options and
+ * untagged IPv6, told apart at constant offsets with one bounds check.
+ * True only where dc_parse_headers() finds NOT_OURS too; every other
+ * frame goes on to it.
+ */
+static __always_inline bool dc_surely_not_ours(const struct dc_frame *f)
+{
+	const __u8 *eth = dc_bytes(f, 0, ETH_HLEN);
+	const struct ipv6hdr *ip6;
+	const struct udphdr *udp;
+	const struct iphdr *ip;
+	__be16 proto;
+
+	if (!eth)
+		return true;
+	/* h_proto of the packed struct ethhdr would be two byte loads. */
+	proto = *(const __be16 *)(eth + offsetof(struct ethhdr, h_proto));
+	if (proto == bpf_htons(ETH_P_IP)) {
+		ip = dc_bytes(f, ETH_HLEN, sizeof(*ip) + sizeof(*udp));
+		if (!ip || *(const __u8 *)ip != 0x45)
+			return false;
+		if (ip->protocol != IPPROTO_UDP ||
+		    (ip->frag_off & bpf_htons(DC_IP_MF | DC_IP_OFFSET)))
+			return true;
+		udp = (const void *)(ip + 1);
+	} else if (proto == bpf_htons(ETH_P_IPV6)) {
+		ip6 = dc_bytes(f, ETH_HLEN, sizeof(*ip6) + sizeof(*udp));
+		if (!ip6)
+			return false;
+		if (ip6->nexthdr != IPPROTO_UDP)
+			return true;
+		udp = (const void *)(ip6 + 1);
+	} else {
+		return false;
+	}
+	return !dc_port_configured(bpf_ntohs(udp->dest));
+}
+
 static __always_inline int dc_handle(struct xdp_md *ctx)
 {
 	const struct dc_key_set *ks;
 	struct dc_client_hello ch;
-	struct dc_flow fl = {};
+	struct dc_flow fl;
 	struct dc_frame f;
 	const __u8 *cookie;
 	int ret;
 
 	dc_frame_load(&f, ctx);
+	if (dc_surely_not_ours(&f))
+		return DC_CNT_NOT_OURS;
 	ret = dc_parse_headers(&f, &fl);
 	if (ret != DC_NEXT)
 		return ret;
@@ -635,15 +725,17 @@ static __always_inline __u32 dc_verdict_counter(int action)
 	}
 }
 
-SEC("xdp")
-int dc_responder(struct xdp_md *ctx)
+static __always_inline struct dc_counters *dc_counters_of_cpu(void)
 {
-	__u64 reason = (__u32)dc_handle(ctx);
-	int action = dc_action(reason);
-	struct dc_counters *c;
 	__u32 zero = 0;
 
-	c = bpf_map_lookup_elem(&dc_counters, &zero);
+	return bpf_map_lookup_elem(&dc_counters, &zero);
+}
+
+static __always_inline void dc_count(__u64 reason, __u32 verdict)
+{
+	struct dc_counters *c = dc_counters_of_cpu();
+
 	/*
 	 * The verifier does not know the range of what the global function
 	 * dc_walk_rest() returns, so the index is bounded here. Without the
@@ -653,8 +745,28 @@ int dc_responder(struct xdp_md *ctx)
 	barrier_var(reason);
 	if (c && reason < DC_CNT_MAX) {
 		c->c[reason] += 1;
-		c->c[dc_verdict_counter(action)] += 1;
+		c->c[verdict] += 1;
 	}
+}
+
+SEC("xdp")
+int dc_responder(struct xdp_md *ctx)
+{
+	__u64 reason = (__u32)dc_handle(ctx);
+	struct dc_counters *c;
+	int action;
+
+	/* Most frames are not ours; theirs is the path to keep short. */
+	if (reason == DC_CNT_NOT_OURS) {
+		c = dc_counters_of_cpu();
+		if (c) {
+			c->c[DC_CNT_NOT_OURS] += 1;
+			c->c[DC_CNT_XDP_PASS] += 1;
+		}
+		return XDP_PASS;
+	}
+	action = dc_action(reason);
+	dc_count(reason, dc_verdict_counter(action));
 	return action;
 }
 
