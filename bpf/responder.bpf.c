@@ -274,20 +274,70 @@ static __always_inline struct udphdr *dc_udp_to_us(const struct dc_frame *f,
 	return udp;
 }
 
+/* What dc_parse_common() leaves to dc_parse_any(). */
+#define DC_UNDECIDED (DC_NEXT + 1)
+
 /*
- * Ethernet, IP, UDP, the port, the source and the UDP payload bounds.
- * Frames not for us that dc_surely_not_ours() leaves (VLAN tags, IPv4
- * options) pay for the part up to the port check, so nothing is written
- * to the flow before it.
+ * Untagged IPv4 without options and untagged IPv6, the frames seen most,
+ * at constant offsets and with one bounds check up to the UDP header:
+ * NOT_OURS, or DC_NEXT with *udp to our port and the flow filled in, or
+ * DC_UNDECIDED for any other frame.
  */
-static __always_inline int dc_parse_headers(const struct dc_frame *f,
-					    struct dc_flow *fl)
+static __always_inline int dc_parse_common(const struct dc_frame *f,
+					   struct dc_flow *fl,
+					   struct udphdr **udp)
+{
+	const __u8 *eth = dc_bytes(f, 0, ETH_HLEN);
+	struct ipv6hdr *ip6;
+	struct iphdr *ip;
+	__be16 proto;
+
+	if (!eth)
+		return DC_CNT_NOT_OURS;
+	/* h_proto of the packed struct ethhdr would be two byte loads. */
+	proto = *(const __be16 *)(eth + offsetof(struct ethhdr, h_proto));
+	if (proto == bpf_htons(ETH_P_IP)) {
+		ip = dc_bytes(f, ETH_HLEN, sizeof(*ip) + sizeof(**udp));
+		if (!ip || *(const __u8 *)ip != 0x45)
+			return DC_UNDECIDED;
+		if (ip->protocol != IPPROTO_UDP ||
+		    (ip->frag_off & bpf_htons(DC_IP_MF | DC_IP_OFFSET)))
+			return DC_CNT_NOT_OURS;
+		*udp = (void *)(ip + 1);
+		if (!dc_port_configured(bpf_ntohs((*udp)->dest)))
+			return DC_CNT_NOT_OURS;
+		fl->l3_off = ETH_HLEN;
+		fl->l4_off = ETH_HLEN + sizeof(*ip);
+		dc_flow_ipv4(fl, ip);
+	} else if (proto == bpf_htons(ETH_P_IPV6)) {
+		ip6 = dc_bytes(f, ETH_HLEN, sizeof(*ip6) + sizeof(**udp));
+		if (!ip6)
+			return DC_UNDECIDED;
+		if (ip6->nexthdr != IPPROTO_UDP)
+			return DC_CNT_NOT_OURS;
+		*udp = (void *)(ip6 + 1);
+		if (!dc_port_configured(bpf_ntohs((*udp)->dest)))
+			return DC_CNT_NOT_OURS;
+		fl->l3_off = ETH_HLEN;
+		fl->l4_off = ETH_HLEN + sizeof(*ip6);
+		dc_flow_ipv6(fl, ip6);
+	} else {
+		return DC_UNDECIDED;
+	}
+	return DC_NEXT;
+}
+
+/*
+ * Any other frame: VLAN tags, IPv4 options, frames too short. NOT_OURS or
+ * DC_NEXT as dc_parse_common(); nothing is written to the flow before
+ * the port check.
+ */
+static __always_inline int dc_parse_any(const struct dc_frame *f,
+					struct dc_flow *fl, struct udphdr **udp)
 {
 	struct ipv6hdr *ip6;
 	__u64 l3_off, l4_off;
-	struct udphdr *udp;
 	struct iphdr *ip;
-	__u64 udp_len;
 	__be16 proto;
 	int ret;
 
@@ -301,16 +351,16 @@ static __always_inline int dc_parse_headers(const struct dc_frame *f,
 	 */
 	if (proto == bpf_htons(ETH_P_IP)) {
 		ip = dc_parse_ipv4(f, l3_off, &l4_off);
-		udp = ip ? dc_udp_to_us(f, l4_off) : NULL;
-		if (!udp)
+		*udp = ip ? dc_udp_to_us(f, l4_off) : NULL;
+		if (!*udp)
 			return DC_CNT_NOT_OURS;
 		fl->l3_off = l3_off;
 		fl->l4_off = l4_off;
 		dc_flow_ipv4(fl, ip);
 	} else if (proto == bpf_htons(ETH_P_IPV6)) {
 		ip6 = dc_parse_ipv6(f, l3_off, &l4_off);
-		udp = ip6 ? dc_udp_to_us(f, l4_off) : NULL;
-		if (!udp)
+		*udp = ip6 ? dc_udp_to_us(f, l4_off) : NULL;
+		if (!*udp)
 			return DC_CNT_NOT_OURS;
 		fl->l3_off = l3_off;
 		fl->l4_off = l4_off;
@@ -318,6 +368,22 @@ static __always_inline int dc_parse_headers(const struct dc_frame *f,
 	} else {
 		return DC_CNT_NOT_OURS;
 	}
+	return DC_NEXT;
+}
+
+/* Ethernet, IP, UDP, the port, the source and the UDP payload bounds. */
+static __always_inline int dc_parse_headers(const struct dc_frame *f,
+					    struct dc_flow *fl)
+{
+	struct udphdr *udp;
+	__u64 udp_len;
+	int ret;
+
+	ret = dc_parse_common(f, fl, &udp);
+	if (ret == DC_UNDECIDED)
+		ret = dc_parse_any(f, fl, &udp);
+	if (ret != DC_NEXT)
+		return ret;
 	fl->sport = udp->source;
 	fl->dport = udp->dest;
 	udp_len = bpf_ntohs(udp->len);
@@ -454,23 +520,21 @@ static __always_inline struct udphdr *dc_write_ipv4(const struct dc_frame *f,
 	struct iphdr *ip =
 	    dc_bytes(f, fl->l3_off, sizeof(*ip) + DC_REPLY_UDP_LEN);
 
+	__u64 ttl_proto = DC_REPLY_TTL | IPPROTO_UDP << 8;
+	__u64 head; /* version 4, 20-byte header, tos, tot_len */
+	__u16 check;
+
 	if (!ip)
 		return NULL;
-	*(__u8 *)ip = 0x45; /* version 4, 20-byte header */
-	ip->tos = fl->ip4_tos;
-	ip->tot_len = bpf_htons(sizeof(*ip) + DC_REPLY_UDP_LEN);
-	ip->id = fl->ip4_id;
-	ip->frag_off = 0;
-	ip->ttl = DC_REPLY_TTL;
-	ip->protocol = IPPROTO_UDP;
-	ip->saddr = fl->daddr.w[3];
+	head = 0x45 | (__u64)fl->ip4_tos << 8 |
+	       (__u64)bpf_htons(sizeof(*ip) + DC_REPLY_UDP_LEN) << 16;
+	check = dc_csum_fold16(head + fl->ip4_id + ttl_proto + fl->saddr.w[3] +
+			       fl->daddr.w[3]);
+	/* Whole words: see dc_answer() on unaligned stores. */
+	*(__u64 *)ip = head | (__u64)fl->ip4_id << 32; /* frag_off 0 */
+	*(__u64 *)&ip->ttl =
+	    ttl_proto | (__u64)check << 16 | (__u64)fl->daddr.w[3] << 32;
 	ip->daddr = fl->saddr.w[3];
-	ip->check =
-	    dc_csum_fold16((0x45 | (__u32)fl->ip4_tos << 8) +
-			   bpf_htons(sizeof(*ip) + DC_REPLY_UDP_LEN) +
-			   fl->ip4_id + (DC_REPLY_TTL | IPPROTO_UDP << 8) +
-			   (__u64)fl->saddr.w[3] + fl->daddr.w[3]);
-
 	return (void *)(ip + 1);
 }
 
@@ -501,59 +565,71 @@ static __always_inline int dc_answer(struct xdp_md *ctx,
 				     const struct dc_flow *fl,
 				     const struct dc_key *k, int reason)
 {
-	__u16 l2[DC_MAX_L2_LEN / 2], *p16;
 	__u64 hvr[DC_HVR_WORDS], *out;
 	__u64 rec0, rec1, sum, tag;
+	__u16 l2[DC_MAX_L2_LEN / 2];
+	__u32 dst_lo, src_lo, i;
+	__u16 dst_hi, src_hi;
 	struct udphdr *udp;
 	struct dc_frame f;
-	__u32 new_len, i;
+	__u32 new_len;
 	__u16 check;
 	__u64 *rec;
+	__u8 *eth;
 	int ret;
 
 	/*
-	 * Everything kept from the request is copied to the stack first:
-	 * bpf_xdp_adjust_head/tail invalidate every packet pointer. The
-	 * first DC_MAX_L2_LEN bytes are copied whatever the number of VLAN
-	 * tags; the bytes past l3_off are overwritten by the IP header.
+	 * The record sequence is read first: bpf_xdp_adjust_head/tail
+	 * invalidate every packet pointer. The MAC addresses are swapped in
+	 * place, where bpf_xdp_adjust_tail leaves them.
 	 */
 	dc_frame_load(&f, ctx);
-	p16 = dc_bytes(&f, 0, DC_MAX_L2_LEN);
+	eth = dc_bytes(&f, 0, 2 * ETH_ALEN);
 	rec = dc_bytes(&f, fl->pl_off, 2 * sizeof(*rec));
-	if (!p16 || !rec)
+	if (!eth || !rec)
 		return DC_CNT_TX_FAILED;
-#pragma unroll
-	for (i = 0; i < DC_MAX_L2_LEN / 2; i++)
-		l2[i] = p16[i];
 	rec0 = rec[0];
 	rec1 = rec[1];
-	/* Swap the MAC addresses: three 16-bit words each. */
-#pragma unroll
-	for (i = 0; i < ETH_ALEN / 2; i++) {
-		__u16 t = l2[i];
-
-		l2[i] = l2[i + ETH_ALEN / 2];
-		l2[i + ETH_ALEN / 2] = t;
-	}
+	dst_lo = *(__u32 *)eth;
+	dst_hi = *(__u16 *)(eth + 4);
+	src_lo = *(__u32 *)(eth + ETH_ALEN);
+	src_hi = *(__u16 *)(eth + ETH_ALEN + 4);
+	*(__u32 *)eth = src_lo;
+	*(__u16 *)(eth + 4) = src_hi;
+	*(__u32 *)(eth + ETH_ALEN) = dst_lo;
+	*(__u16 *)(eth + ETH_ALEN + 4) = dst_hi;
 	tag = dc_cookie_tag(k, fl);
 
-	/* IPv4 options are dropped by moving the frame start past them. */
-	if (fl->ip_opt_len && bpf_xdp_adjust_head(ctx, fl->ip_opt_len))
-		return DC_CNT_TX_FAILED;
+	/*
+	 * IPv4 options are dropped by moving the frame start past them and
+	 * the Ethernet header and VLAN tags along with it, through the
+	 * stack. The first DC_MAX_L2_LEN bytes are moved whatever the number
+	 * of tags; the bytes past l3_off are overwritten by the IP header.
+	 */
+	if (fl->ip_opt_len) {
+		eth = dc_bytes(&f, 0, DC_MAX_L2_LEN);
+		if (!eth)
+			return DC_CNT_TX_FAILED;
+#pragma unroll
+		for (i = 0; i < DC_MAX_L2_LEN / 2; i++)
+			l2[i] = ((__u16 *)eth)[i];
+		if (bpf_xdp_adjust_head(ctx, fl->ip_opt_len))
+			return DC_CNT_TX_FAILED;
+		dc_frame_load(&f, ctx);
+		eth = dc_bytes(&f, 0, DC_MAX_L2_LEN);
+		if (!eth)
+			return DC_CNT_TX_FAILED;
+#pragma unroll
+		for (i = 0; i < DC_MAX_L2_LEN / 2; i++)
+			((__u16 *)eth)[i] = l2[i];
+	}
 	new_len = fl->l3_off + DC_REPLY_UDP_LEN +
 		  (fl->ipv6 ? sizeof(struct ipv6hdr) : sizeof(struct iphdr));
 	ret = bpf_xdp_adjust_tail(ctx, (int)new_len -
 					   (int)bpf_xdp_get_buff_len(ctx));
 	if (ret)
 		return DC_CNT_TX_FAILED;
-
 	dc_frame_load(&f, ctx);
-	p16 = dc_bytes(&f, 0, DC_MAX_L2_LEN);
-	if (!p16)
-		return DC_CNT_TX_FAILED;
-#pragma unroll
-	for (i = 0; i < DC_MAX_L2_LEN / 2; i++)
-		p16[i] = l2[i];
 
 	if (fl->ipv6) {
 		udp = dc_write_ipv6(&f, fl);
@@ -595,45 +671,6 @@ static __always_inline int dc_answer(struct xdp_md *ctx,
 	return reason;
 }
 
-/*
- * The frames not for us seen most, untagged IPv4 without options and
- * untagged IPv6, told apart at constant offsets with one bounds check.
- * True only where dc_parse_headers() finds NOT_OURS too; every other
- * frame goes on to it.
- */
-static __always_inline bool dc_surely_not_ours(const struct dc_frame *f)
-{
-	const __u8 *eth = dc_bytes(f, 0, ETH_HLEN);
-	const struct ipv6hdr *ip6;
-	const struct udphdr *udp;
-	const struct iphdr *ip;
-	__be16 proto;
-
-	if (!eth)
-		return true;
-	/* h_proto of the packed struct ethhdr would be two byte loads. */
-	proto = *(const __be16 *)(eth + offsetof(struct ethhdr, h_proto));
-	if (proto == bpf_htons(ETH_P_IP)) {
-		ip = dc_bytes(f, ETH_HLEN, sizeof(*ip) + sizeof(*udp));
-		if (!ip || *(const __u8 *)ip != 0x45)
-			return false;
-		if (ip->protocol != IPPROTO_UDP ||
-		    (ip->frag_off & bpf_htons(DC_IP_MF | DC_IP_OFFSET)))
-			return true;
-		udp = (const void *)(ip + 1);
-	} else if (proto == bpf_htons(ETH_P_IPV6)) {
-		ip6 = dc_bytes(f, ETH_HLEN, sizeof(*ip6) + sizeof(*udp));
-		if (!ip6)
-			return false;
-		if (ip6->nexthdr != IPPROTO_UDP)
-			return true;
-		udp = (const void *)(ip6 + 1);
-	} else {
-		return false;
-	}
-	return !dc_port_configured(bpf_ntohs(udp->dest));
-}
-
 static __always_inline int dc_handle(struct xdp_md *ctx)
 {
 	const struct dc_key_set *ks;
@@ -644,8 +681,6 @@ static __always_inline int dc_handle(struct xdp_md *ctx)
 	int ret;
 
 	dc_frame_load(&f, ctx);
-	if (dc_surely_not_ours(&f))
-		return DC_CNT_NOT_OURS;
 	ret = dc_parse_headers(&f, &fl);
 	if (ret != DC_NEXT)
 		return ret;
