@@ -353,6 +353,7 @@ check_report check_instance(const instance& inst, unsigned count,
                             uint32_t seed) {
   const dc_config cfg = inst.config();
   const int prog_fd = inst.prog_fd();
+  // XXX: the live program counts these frames in the live counters.
   const frame_runner kernel = [prog_fd](std::span<const uint8_t> frame) {
     return test_run(prog_fd, frame);
   };

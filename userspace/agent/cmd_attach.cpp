@@ -105,6 +105,8 @@ std::vector<addr16> merge_addrs(const std::vector<addr16>& explicit_addrs,
   for (const auto* list : {&explicit_addrs, &iface_addrs})
     for (const addr16& a : *list)
       if (std::find(out.begin(), out.end(), a) == out.end()) out.push_back(a);
+  // XXX: the list is fixed when the program loads: addresses added later,
+  // and those of interfaces attached later, are answered like any client.
   if (out.size() > DC_MAX_LOCAL_ADDRS) {
     std::string dropped;
     for (size_t i = DC_MAX_LOCAL_ADDRS; i < out.size(); ++i)

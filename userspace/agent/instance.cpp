@@ -427,6 +427,8 @@ link_info instance::attach(const std::string& ifname, attach_mode mode,
                 ifindex, present.prog_id);
   if (present.prog_id != 0) {
     // Described first: once detached, the program may be gone.
+    // XXX: not atomic: if our link cannot be created after this, the
+    // interface is left with no XDP program at all.
     const std::string foreign = describe_xdp(present);
     try {
       // A program attached through netlink has one mode; try the one the

@@ -133,8 +133,9 @@ void serve_client(peer_transport& t, const dc::prestate& ps,
   gnutls_record_set_timeout(
       raw, unsigned(std::chrono::milliseconds(o.idle_timeout).count()));
 
-  // GnuTLS's prestate keeps the sequence numbers as unsigned int; a first
-  // ClientHello's numbers are far below that.
+  // XXX: GnuTLS's prestate keeps the sequence numbers as unsigned int, so a
+  // record sequence number above 2^32 is narrowed; a first ClientHello's
+  // numbers are far below that.
   gnutls_dtls_prestate_st gps{};
   gps.record_seq = unsigned(ps.record_seq);
   gps.hsk_read_seq = ps.hsk_read_seq;

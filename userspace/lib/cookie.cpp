@@ -181,6 +181,8 @@ bool mac(const datum* key, const void* client_data, size_t client_data_size,
   unsigned int len = 0;
   static const uint8_t kEmpty = 0;
   const void* data = client_data_size ? client_data : &kEmpty;
+  // XXX: OpenSSL 3's one-shot HMAC() fetches the algorithm and builds a
+  // context per call (about 1.7 us); a per-key context would be faster.
   if (HMAC(EVP_sha1(), key->data, int(key->size),
            static_cast<const uint8_t*>(data), client_data_size, digest,
            &len) == nullptr)

@@ -136,6 +136,8 @@ key_set read_keys(int outer_map_fd) {
     int err = bpf_map_lookup_elem(outer_map_fd, &kKeySlot, &inner_id);
     if (err == -ENOENT) return {};
     if (err) fail("bpf_map_lookup_elem", kKeysMapName, err);
+    // XXX: the kernel opens a map by id only for CAP_SYS_ADMIN, so a server
+    // reading the live keys needs it on top of CAP_BPF.
     unique_fd inner(bpf_map_get_fd_by_id(inner_id));
     if (!inner) {
       if (errno == ENOENT) continue;  // replaced and freed meanwhile

@@ -47,6 +47,8 @@
  * Bounds on the walk through a ClientHello's extensions. Both the kernel
  * and the library classify a ClientHello beyond them as malformed, so the
  * two never disagree; real clients send far fewer (about 10 to 20).
+ * XXX: a legitimate ClientHello beyond these bounds is treated as malformed
+ * (dropped under the default policy).
  */
 #define DC_MAX_EXTENSIONS	  48
 #define DC_MAX_SUPPORTED_VERSIONS 16
@@ -89,6 +91,8 @@ struct dc_cookie {
  * on purpose: SipHash then runs two full message words and a final word
  * that carries the last six bytes, ten rounds instead of the twelve that 24
  * bytes would cost.
+ * XXX: the ClientHello's parameters (random, cipher suites) are not bound:
+ * a cookie is valid for any ClientHello from the same address and port.
  */
 struct dc_mac_input {
 	__u8 addr[16];
