@@ -25,7 +25,8 @@ function(dc_add_bpf_skeleton name source)
     DEPENDS ${obj}
     COMMENT "skeleton ${name}.skel.h"
     VERBATIM)
-  add_custom_target(${name}_skel_gen DEPENDS ${skel})
+  # ALL: the object files are also used on their own (ip link ... obj).
+  add_custom_target(${name}_skel_gen ALL DEPENDS ${skel})
   add_library(${name}_skel INTERFACE)
   add_dependencies(${name}_skel ${name}_skel_gen)
   target_include_directories(${name}_skel INTERFACE ${CMAKE_CURRENT_BINARY_DIR})
