@@ -19,6 +19,14 @@
 #include "packet.h"
 #include "client_hello.h"
 
+/*
+ * Words of the frame are loaded, summed and stored as they lie in memory,
+ * in layouts written for a little-endian target (x86-64, arm64).
+ */
+#if __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "the responder's word layouts assume a little-endian target"
+#endif
+
 const volatile struct dc_config dc_cfg = {
     .server_version = DC_VERSION_DTLS10,
     .policy_malformed = DC_POLICY_DROP,
@@ -470,19 +478,16 @@ static __noinline int dc_check_cookie(const struct dc_key_set *ks,
 	} else {
 		return DC_NEXT;
 	}
-	return dc_cookie_tag(k, fl) == dc_load_le64(cookie + 4) ? valid
-								: DC_NEXT;
+	/* The tag's bytes are little-endian, as the target's. */
+	return dc_cookie_tag(k, fl) == *(const __u64 *)(cookie + 4) ? valid
+								    : DC_NEXT;
 }
 
 /*
  * The checksums are summed from the values the program writes, never read
  * back from the frame: summed inline they cost a few nanoseconds, where two
- * bpf_csum_diff calls cost tens. Words are summed and stored as they lie in
- * memory, which on a little-endian target is what these layouts assume.
+ * bpf_csum_diff calls cost tens.
  */
-#if __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
-#error "the checksum and HelloVerifyRequest words assume a little-endian target"
-#endif
 
 #define DC_HVR_WORDS (DC_HVR_LEN / 8)
 
