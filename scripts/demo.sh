@@ -14,16 +14,7 @@ server=$build/userspace/examples/dtls-cookie-gnutls-server
 
 source tests/integration/lib.sh
 source tests/integration/lab.sh
-dc_setup
-trap 'dc_cleanup_all' EXIT
-dc_cleanup_all() {
-  local pid
-  for pid in "${DC_PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-  for pid in "${DC_PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
-  DC_PIDS=()
-  lab_down
-  dc_cleanup
-}
+lab_setup
 port=4433
 
 lab_up "$DC_WORK" "$build/bpf/xdp_pass.bpf.o"

@@ -58,3 +58,21 @@ lab_down() {
 # lab_srv CMD...: runs CMD in the server namespace; lab_cli likewise.
 lab_srv() { ip netns exec "$LAB_SRV_NS" "$@"; }
 lab_cli() { ip netns exec "$LAB_CLI_NS" "$@"; }
+
+# lab_setup: a scratch directory (lib.sh's dc_setup) and an exit trap that
+# ends the processes the test started (they hold pins and namespaces), then
+# removes the lab and the directory. LAB_ON_EXIT, if set, runs first.
+lab_setup() {
+  dc_setup
+  trap lab_cleanup EXIT
+}
+
+lab_cleanup() {
+  if [[ -n ${LAB_ON_EXIT:-} ]]; then eval "$LAB_ON_EXIT" || true; fi
+  local pid
+  for pid in "${DC_PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${DC_PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+  DC_PIDS=()
+  lab_down
+  dc_cleanup
+}

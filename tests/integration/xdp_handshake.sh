@@ -34,18 +34,8 @@ while (($#)); do
 done
 dc_require_tools openssl gnutls-cli tcpdump nft python3 ip timeout
 
-dc_setup
-trap 'dc_cleanup_all' EXIT
-dc_cleanup_all() {
-  lab_cli nft delete table netdev dchold 2>/dev/null || true
-  # Processes first (they hold the pins and the namespaces), then the lab.
-  local pid
-  for pid in "${DC_PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-  for pid in "${DC_PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
-  DC_PIDS=()
-  lab_down
-  dc_cleanup
-}
+LAB_ON_EXIT='lab_cli nft delete table netdev dchold 2>/dev/null'
+lab_setup
 
 lab_up "$DC_WORK" "$pass_obj"
 dc_make_cert "$DC_WORK"
