@@ -22,6 +22,8 @@
 /*
  * Words of the frame are loaded, summed and stored as they lie in memory,
  * in layouts written for a little-endian target (x86-64, arm64).
+ * XXX: the accesses are unaligned words, which the verifier accepts only
+ * where unaligned access is cheap; elsewhere the program does not load.
  */
 #if __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "the responder's word layouts assume a little-endian target"
@@ -163,8 +165,12 @@ static __always_inline struct iphdr *dc_parse_ipv4(const struct dc_frame *f,
 		return NULL;
 	if (ip->protocol != IPPROTO_UDP)
 		return NULL;
+	/*
+	 * XXX: IP fragments pass as not ours, so a flood of fragmented
+	 * ClientHellos reaches the server; the kernel reassembles them.
+	 */
 	if (ip->frag_off & bpf_htons(DC_IP_MF | DC_IP_OFFSET))
-		return NULL; /* the kernel reassembles */
+		return NULL;
 	*l4_off = l3_off + (vihl & 0xf) * 4;
 	return ip;
 }
