@@ -9,7 +9,7 @@ usage() {
   cat <<EOF
 usage: bench_e2e.sh [--quick] [--json FILE] [--raw FILE] [--rounds N]
                     [--seconds S] [--build DIR] [--gen-cpu N] [--srv-cpu N]
-                    [--seed N] [--no-scaling]
+                    [--seed N] [--no-scaling] [--profile DIR]
 
 HelloVerifyRequests answered per second through a veth pair, for the XDP
 responder (attached by the agent, native mode), an XDP reflector (the
@@ -28,6 +28,9 @@ options:
   --srv-cpu N   CPU of the userspace responders (default 1)
   --seed N      seed of the per-round order (default 1)
   --no-scaling  skip the one- and two-CPU runs on a two-queue veth
+  --profile DIR perf record both CPUs during every run; DIR gets each
+                run's top symbols (LABEL-rROUND.txt); perf costs a
+                little CPU, so take figures from runs without it
 
 example:
   sudo bench/e2e/bench_e2e.sh --json e2e.json
@@ -36,6 +39,7 @@ EOF
 }
 
 quick=0 rounds= seconds= json= raw= scaling=1 seed=1 gen_cpu=0 srv_cpu=1
+profile=
 build=${BUILD_DIR:-build}
 while (($#)); do
   case $1 in
@@ -49,6 +53,7 @@ while (($#)); do
   --srv-cpu) srv_cpu=$2 && shift ;;
   --seed) seed=$2 && shift ;;
   --no-scaling) scaling=0 ;;
+  --profile) profile=$2 && shift ;;
   -h | --help) usage && exit 0 ;;
   *) usage >&2 && exit 2 ;;
   esac
@@ -80,6 +85,10 @@ die() {
 for f in "$bench" "$agent" "$pass_obj" "$reflector_obj"; do
   [[ -e $f ]] || die "missing $f (build first: scripts/build.sh)"
 done
+if [[ -n $profile ]]; then
+  command -v perf >/dev/null || die "--profile needs perf"
+  mkdir -p "$profile"
+fi
 (($(nproc) >= 2)) || die "needs two CPUs: one for the load, one for servers"
 ((gen_cpu != srv_cpu)) || die "--gen-cpu and --srv-cpu must differ"
 stats_enabled=$(sysctl -n kernel.bpf_stats_enabled)
@@ -212,7 +221,15 @@ lab_counters() {
 # responder's CPU never counts its own answers.
 flood() {
   local n=$1 label=$2 round=$3 cpus=$4 expect=$5 napi=$6 before after t0 t1
+  local perf_pid=
   before=$(lab_counters "$n")
+  if [[ -n $profile ]]; then
+    perf record -q -C "$gen_cpu,$srv_cpu" -g \
+      -o "$work/perf-$label-r$round.data" -- \
+      sleep "$(awk -v w="$warmup" -v s="$seconds" 'BEGIN{print w+s}')" \
+      2>/dev/null &
+    perf_pid=$!
+  fi
   t0=$(date +%s.%N)
   ip netns exec "${cli_ns[$n]}" "$bench" flood --iface "${cli_if[$n]}" \
     --park-iface "${park_if[$n]}" --napi-cpu "$napi" \
@@ -222,6 +239,13 @@ flood() {
     --expect "$expect" --label "$label" --round "$round" >>"$raw"
   t1=$(date +%s.%N)
   after=$(lab_counters "$n")
+  if [[ -n $perf_pid ]]; then
+    wait "$perf_pid" || true
+    perf report -i "$work/perf-$label-r$round.data" --no-children \
+      --sort cpu,comm,sym --stdio -g none 2>/dev/null |
+      grep -E '^ +[0-9]' | head -60 >"$profile/$label-r$round.txt" || true
+    rm -f "$work/perf-$label-r$round.data"
+  fi
   mapfile -t b <<<"$before"
   mapfile -t a <<<"$after"
   printf '{"label":"%s","round":%d,"lab":{"seconds":%s,' "$label" "$round" \
