@@ -451,11 +451,12 @@ int flood(const flood_options& o) {
   for (const sender_state& x : st) calls += x.calls.load();
   // How much of the window the senders, and the XDP programs running in
   // their softirqs, lost to other tasks and to the hypervisor.
-  double wait = 0, run = 1;
+  double wait = 0, wait_sum = 0, run = 1;
   for (size_t i = 0; i < st.size(); ++i) {
-    wait =
-        std::max(wait, double(s1.senders[i].wait_ns - s0.senders[i].wait_ns) /
-                           1e9 / secs);
+    const double w =
+        double(s1.senders[i].wait_ns - s0.senders[i].wait_ns) / 1e9 / secs;
+    wait = std::max(wait, w);
+    wait_sum += w;
     run = std::min(
         run, double(s1.senders[i].run_ns - s0.senders[i].run_ns) / 1e9 / secs);
   }
@@ -480,6 +481,7 @@ int flood(const flood_options& o) {
   j["frame_bytes"] = t.frame.size();
   j["napi_cpu"] = o.napi_cpu;
   j["sender_wait_share"] = wait;
+  j["sender_wait_share_mean"] = wait_sum / double(st.size());
   j["sender_run_share"] = run;
   j["steal_share"] = steal;
   j["stopped"] = stop_requested.load();

@@ -110,6 +110,38 @@ double round_ratio(const runs& r, const std::string& num,
   return median(v);
 }
 
+// The share of the window the thread that limits a responder's rate
+// waited for its CPU while other tasks had it: the userspace responder's
+// own thread, or for the XDP programs the flood's senders, in whose
+// softirqs they run.
+double waited(const runs& r, const std::string& label, int round,
+              bool userspace) {
+  const by_round& b = userspace ? r.server : r.flood;
+  const auto it = b.find(label);
+  if (it == b.end() || !it->second.count(round)) return NAN;
+  const json& j = it->second.at(round);
+  if (userspace) return number(j, "wait_share");
+  const double mean = number(j, "sender_wait_share_mean");
+  return std::isnan(mean) ? number(j, "sender_wait_share") : mean;
+}
+
+// A round's answered rate scaled to the CPU time other tasks took from the
+// limiting thread: an estimate of the figure on a machine to itself.
+double uncontended(const runs& r, const std::string& label, int round,
+                   bool userspace) {
+  const auto it = r.flood.find(label);
+  if (it == r.flood.end() || !it->second.count(round)) return NAN;
+  const double w = waited(r, label, round, userspace);
+  return number(it->second.at(round), "answered_pps") / (1 - w);
+}
+
+std::vector<int> rounds_of(const runs& r, const std::string& label) {
+  std::vector<int> v;
+  if (auto it = r.flood.find(label); it != r.flood.end())
+    for (const auto& [round, j] : it->second) v.push_back(round);
+  return v;
+}
+
 // A lab counter per second of the flood command (warm-up, window and
 // drain), median over rounds.
 double lab_rate(const runs& r, const std::string& label, const char* name) {
@@ -208,6 +240,42 @@ int report(const std::string& raw, const std::string& out_json) {
         fmt(out["scaling_2cpu_sender_wait_share"].get<double>(), 0, 1, 100)
             .c_str());
   }
+
+  // The same, had no other task held the limiting thread's CPU.
+  std::printf(
+      "  estimated for a machine to itself: each round's rate / (1 - the "
+      "share of the\n  window its limiting thread waited for its CPU)\n   ");
+  std::map<std::string, std::map<int, double>> est;
+  for (const responder& x : kResponders) {
+    std::vector<double> v;
+    for (int round : rounds_of(r, x.label)) {
+      est[x.label][round] = uncontended(r, x.label, round, x.userspace);
+      v.push_back(est[x.label][round]);
+    }
+    const double m = median(v);
+    out[std::string(x.label) + "_answered_pps_uncontended"] = m;
+    std::printf(" %s %s", x.letter, fmt(m, 0, 3, 1e-6).c_str());
+  }
+  std::printf(" Mpps\n   ");
+  for (const ratio_row& x : ratios) {
+    std::vector<double> v;
+    for (const auto& [round, a] : est["xdp"])
+      if (est[x.den].count(round)) v.push_back(a / est[x.den][round]);
+    const double m = median(v);
+    out[std::string("ratio_") + x.name + "_uncontended"] = m;
+    std::printf(" a/%s %s;", x.den, fmt(m, 0, 2).c_str());
+  }
+  std::vector<double> scale;
+  for (int round : rounds_of(r, kScale2)) {
+    const double one = uncontended(r, kScale1, round, false);
+    scale.push_back(uncontended(r, kScale2, round, false) / one);
+  }
+  if (!scale.empty()) {
+    out["ratio_scaling_2cpu_vs_1cpu_uncontended"] = median(scale);
+    std::printf("\n    scaling 2 CPUs / 1 CPU %s",
+                fmt(median(scale), 0, 2).c_str());
+  }
+  std::printf("\n");
 
   // What limited each figure. XDP runs in the flood thread's softirq, so
   // its CPU is the flood's; a userspace responder has a CPU of its own.
