@@ -82,7 +82,7 @@ TEST(CookieSipHash, HelloVerifyRequestLayout) {
   EXPECT_EQ(bytes(hvr.begin(), hvr.begin() + 28), want_head);
   // The cookie: generation, then the SipHash tag of the client identity.
   EXPECT_EQ(bytes(hvr.begin() + 28, hvr.begin() + 32), (bytes{0, 0, 0, 7}));
-  const uint8_t input[22] = {0, 0, 0, 0, 0, 0, 0,    0,    0, 0, 0xff,
+  const uint8_t input[22] = {0,    0,   0, 0, 0, 0,    0,    0, 0, 0, 0xff,
                              0xff, 192, 0, 2, 1, 0x13, 0x88, 0, 0, 0, 7};
   uint8_t tag[8];
   dc_store_le64(tag, dc_siphash24(keys.current()->bytes.data(), input, 22));

@@ -19,16 +19,20 @@ namespace dtls_cookie {
 
 const char* strerror(int code) noexcept {
   switch (code) {
-    case kSuccess: return "success";
+    case kSuccess:
+      return "success";
     case kErrUnexpectedPacketLength:
       return "datagram truncated or its lengths disagree";
     case kErrUnexpectedPacket:
       return "datagram is not an unfragmented epoch-0 ClientHello";
     case kErrInvalidRequest:
       return "invalid request: missing key, null buffer or bad client data";
-    case kErrPushError: return "push function failed";
-    case kErrBadCookie: return "cookie absent or not valid";
-    default: return code >= 0 ? "success" : "unknown error";
+    case kErrPushError:
+      return "push function failed";
+    case kErrBadCookie:
+      return "cookie absent or not valid";
+    default:
+      return code >= 0 ? "success" : "unknown error";
   }
 }
 
@@ -127,8 +131,7 @@ int cookie_send(const key_set* keys, const void* client_data,
   const dc_cookie cookie = make_cookie(*keys->current(), *id);
   const auto hvr = wire::build_hello_verify_request(
       prestate ? prestate->record_seq : 0,
-      uint16_t(prestate ? prestate->hsk_write_seq : 0), server_version,
-      cookie);
+      uint16_t(prestate ? prestate->hsk_write_seq : 0), server_version, cookie);
   const ssize_t ret = push(ptr, hvr.data(), hvr.size());
   if (ret < 0) return kErrPushError;
   return int(ret);

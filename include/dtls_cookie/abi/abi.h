@@ -112,8 +112,8 @@ struct dc_hello_verify_request {
 } __attribute__((packed));
 
 #define DC_HVR_BODY_LEN (2 + 1 + DC_COOKIE_LEN)
-#define DC_HVR_LEN	(DC_RECORD_HEADER_LEN + DC_HANDSHAKE_HEADER_LEN + \
-			 DC_HVR_BODY_LEN)
+#define DC_HVR_LEN                                                             \
+	(DC_RECORD_HEADER_LEN + DC_HANDSHAKE_HEADER_LEN + DC_HVR_BODY_LEN)
 
 /*
  * Key map value. A published key set is never written again: userspace
@@ -153,18 +153,18 @@ enum dc_counter {
 	DC_CNT_XDP_TX,
 	DC_CNT_XDP_ABORTED,
 	/* Reasons. */
-	DC_CNT_NOT_OURS,	 /* not UDP to a configured port */
+	DC_CNT_NOT_OURS, /* not UDP to a configured port */
 	DC_CNT_ANSWERED_NO_COOKIE,
 	DC_CNT_ANSWERED_BAD_COOKIE,
 	DC_CNT_VALID_COOKIE_CURRENT,
 	DC_CNT_VALID_COOKIE_PREVIOUS,
-	DC_CNT_BAD_SOURCE,	 /* multicast, broadcast, loopback, own... */
-	DC_CNT_ESTABLISHED,	 /* other records of a session in progress */
-	DC_CNT_FRAGMENTED,	 /* ClientHello split over several records */
-	DC_CNT_DTLS13,		 /* ClientHello offering DTLS 1.3 */
-	DC_CNT_MALFORMED,	 /* on our port, not a parseable DTLS record */
-	DC_CNT_NO_KEYS,		 /* key map empty: passed to the server */
-	DC_CNT_TX_FAILED,	 /* the rewrite could not be done */
+	DC_CNT_BAD_SOURCE,  /* multicast, broadcast, loopback, own... */
+	DC_CNT_ESTABLISHED, /* other records of a session in progress */
+	DC_CNT_FRAGMENTED,  /* ClientHello split over several records */
+	DC_CNT_DTLS13,	    /* ClientHello offering DTLS 1.3 */
+	DC_CNT_MALFORMED,   /* on our port, not a parseable DTLS record */
+	DC_CNT_NO_KEYS,	    /* key map empty: passed to the server */
+	DC_CNT_TX_FAILED,   /* the rewrite could not be done */
 	DC_CNT_MAX,
 };
 
@@ -177,7 +177,7 @@ struct dc_counters {
 };
 
 /* Host addresses the responder never answers, set at load time. */
-#define DC_MAX_LOCAL_ADDRS 16
+#define DC_MAX_LOCAL_ADDRS   16
 #define DC_PORT_BITMAP_WORDS (65536 / 64)
 
 /*
@@ -188,12 +188,12 @@ struct dc_config {
 	__u64 port_bitmap[DC_PORT_BITMAP_WORDS];
 	__u8 local_addrs[DC_MAX_LOCAL_ADDRS][16]; /* IPv6 or IPv4-mapped */
 	__u32 local_addr_count;
-	__u16 server_version;	  /* in the HelloVerifyRequest */
-	__u8 policy_established;  /* PASS or DROP */
-	__u8 policy_fragmented;	  /* PASS or DROP */
-	__u8 policy_dtls13;	  /* PASS, DROP or ANSWER */
-	__u8 policy_malformed;	  /* PASS or DROP */
-	__u8 policy_no_keys;	  /* PASS or DROP */
+	__u16 server_version;	 /* in the HelloVerifyRequest */
+	__u8 policy_established; /* PASS or DROP */
+	__u8 policy_fragmented;	 /* PASS or DROP */
+	__u8 policy_dtls13;	 /* PASS, DROP or ANSWER */
+	__u8 policy_malformed;	 /* PASS or DROP */
+	__u8 policy_no_keys;	 /* PASS or DROP */
 	__u8 pad;
 };
 

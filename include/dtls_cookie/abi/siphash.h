@@ -111,8 +111,7 @@ static __always_inline __u64 dc_siphash24_22(const __u8 key[16],
  * SipHash-2-4 of any length, for userspace and tests. The loop runs
  * len / 8 times, so BPF code must not call it with an unbounded length.
  */
-static inline __u64 dc_siphash24(const __u8 key[16], const __u8 *msg,
-				 __u64 len)
+static inline __u64 dc_siphash24(const __u8 key[16], const __u8 *msg, __u64 len)
 {
 	struct dc_sipstate s;
 	__u64 last = len << 56;
