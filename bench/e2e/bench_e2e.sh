@@ -21,7 +21,8 @@ options:
   --json FILE   write the figures to FILE, one field each
   --raw FILE    keep every run's raw lines (flood output, lab counters)
   --rounds N    rounds, each running every responder once in a shuffled
-                order (default 3)
+                order (default 5; runs vary by 20 % from one to
+                the next on a shared VM)
   --seconds S   measured window of each run (default 3)
   --build DIR   build directory (default \$BUILD_DIR or build)
   --gen-cpu N   CPU of the load generator, where veth runs XDP (default 0)
@@ -62,7 +63,7 @@ done
 if ((quick)); then
   rounds=${rounds:-1} seconds=${seconds:-1} warmup=0.2
 else
-  rounds=${rounds:-3} seconds=${seconds:-3} warmup=0.3
+  rounds=${rounds:-5} seconds=${seconds:-3} warmup=0.3
 fi
 drain=0.2
 port=4433

@@ -214,6 +214,12 @@ int report(const std::string& raw, const std::string& out_json) {
     }
     std::printf("\n");
   }
+  // A zero-cost responder's ratio: the most a/c can be in this lab, where
+  // the XDP figures carry the flood and the sink on their CPU.
+  const double ceiling = round_ratio(r, "reflector", "gnutls");
+  out["ratio_reflector_vs_gnutls"] = ceiling;
+  std::printf("    b / gnutls    %s   (the lab's ceiling for a / gnutls)\n",
+              fmt(ceiling, 7, 2).c_str());
 
   const double s1 = med(r.flood, kScale1, "answered_pps");
   const double s2 = med(r.flood, kScale2, "answered_pps");
