@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "dtls_cookie/packet.hpp"
+#include "openssl_hello.hpp"
 
 namespace e2e {
 
@@ -37,9 +38,7 @@ sockaddr_in parse_endpoint(const std::string& text);
 // "02:00:00:00:00:01" -> bytes.
 dtls_cookie::packet::mac_addr parse_mac(const std::string& text);
 
-// A DTLS 1.2 ClientHello without a cookie, shaped like OpenSSL 3's first
-// one: 28 suites, six extensions, 205 bytes.
-dtls_cookie::packet::client_hello openssl_like_client_hello();
+using dtls_cookie::bench::openssl_like_client_hello;
 
 // A thread's time on a CPU and time spent runnable but waiting for one
 // (other tasks had it), from /proc/self/task/TID/schedstat.

@@ -55,34 +55,28 @@ std::string errno_text(int err) {
               "): remove it or choose another --pin-dir");
 }
 
-bpf_prog_info prog_info(int fd, const fs::path& path) {
-  bpf_prog_info info{};
+// bpf_prog_info, bpf_map_info or bpf_link_info of a pinned object.
+template <typename Info>
+Info object_info(int fd, const fs::path& path) {
+  Info info{};
   uint32_t len = sizeof info;
   const int err = bpf_obj_get_info_by_fd(fd, &info, &len);
   if (err)
     throw error("bpf_obj_get_info_by_fd on " + path.string() +
                 " failed: " + errno_text(err));
   return info;
+}
+
+bpf_prog_info prog_info(int fd, const fs::path& path) {
+  return object_info<bpf_prog_info>(fd, path);
 }
 
 bpf_map_info map_info(int fd, const fs::path& path) {
-  bpf_map_info info{};
-  uint32_t len = sizeof info;
-  const int err = bpf_obj_get_info_by_fd(fd, &info, &len);
-  if (err)
-    throw error("bpf_obj_get_info_by_fd on " + path.string() +
-                " failed: " + errno_text(err));
-  return info;
+  return object_info<bpf_map_info>(fd, path);
 }
 
 bpf_link_info link_info_of(int fd, const fs::path& path) {
-  bpf_link_info info{};
-  uint32_t len = sizeof info;
-  const int err = bpf_obj_get_info_by_fd(fd, &info, &len);
-  if (err)
-    throw error("bpf_obj_get_info_by_fd on " + path.string() +
-                " failed: " + errno_text(err));
-  return info;
+  return object_info<bpf_link_info>(fd, path);
 }
 
 // The ids of the maps a program uses.
