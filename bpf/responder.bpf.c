@@ -63,6 +63,21 @@ struct {
 	__array(values, struct dc_key_map);
 } dc_keys SEC(".maps");
 
+/*
+ * One token bucket per reply destination prefix (see struct dc_reply_key).
+ * The loader sizes it from dc_cfg.reply_limit.table_size, and to a single
+ * entry when the limit is off and the program never touches it. An LRU
+ * hash, so a flood of new destinations evicts the buckets used least
+ * recently instead of failing to insert, and shared by all CPUs, so that
+ * a destination has one bucket whichever queue its ClientHellos reach.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, DC_REPLY_TABLE_DEFAULT);
+	__type(key, struct dc_reply_key);
+	__type(value, struct dc_reply_bucket);
+} dc_reply_limit SEC(".maps");
+
 #define DC_MAX_VLAN_TAGS 2
 #define DC_MAX_L2_LEN	 (ETH_HLEN + DC_MAX_VLAN_TAGS * 4)
 #define DC_REPLY_TTL	 64
@@ -490,6 +505,73 @@ static __noinline int dc_check_cookie(const struct dc_key_set *ks,
 }
 
 /*
+ * Whether the reply rate limit lets one more HelloVerifyRequest go to the
+ * flow's source, taking its token if so. A bucket starts full (burst
+ * replies) and refills continuously at rate replies per second; the
+ * arithmetic is exact in units of 1/DC_REPLY_TOKEN reply (see abi.h), so
+ * elapsed time is never lost to rounding, however often the bucket is hit.
+ *
+ * A refused reply writes nothing: the refill it would store is recomputed
+ * the same later (the bucket is below one token, so far below its cap), and
+ * a flood at a victim then only reads the bucket's cache line. Concurrent
+ * updates from several CPUs race (read, refill, write back): two CPUs may
+ * both take the last token, so the limit is approximate, by at most one
+ * reply per CPU per race; per-CPU buckets would multiply it by the CPUs.
+ */
+static __always_inline bool dc_reply_allowed(const struct dc_flow *fl)
+{
+	const volatile struct dc_reply_limit *lim = &dc_cfg.reply_limit;
+	__u64 cap = (__u64)lim->burst * DC_REPLY_TOKEN;
+	__u64 now = bpf_ktime_get_ns();
+	const volatile __u64 *mask = (const volatile __u64 *)lim->mask4;
+	struct dc_reply_bucket *b, fresh;
+	union dc_addr key;
+	__u64 tokens, last;
+
+	if (fl->ipv6)
+		mask = (const volatile __u64 *)lim->mask6;
+	key.d[0] = fl->saddr.d[0] & mask[0];
+	key.d[1] = fl->saddr.d[1] & mask[1];
+
+	b = bpf_map_lookup_elem(&dc_reply_limit, &key);
+	if (!b) {
+		/*
+		 * XXX: an evicted bucket comes back full, so a destination
+		 * whose bucket is pushed out by table_size other destinations
+		 * gets a new burst. Pushing it out takes table_size spoofed
+		 * ClientHellos (replies to them all) per burst of replies to
+		 * the victim: no gain in volume for the attacker.
+		 */
+		fresh.tokens = cap - DC_REPLY_TOKEN;
+		fresh.last_ns = now;
+		/*
+		 * An insert that fails lets the reply go; an LRU map makes
+		 * room by evicting rather than fail.
+		 */
+		bpf_map_update_elem(&dc_reply_limit, &key, &fresh, BPF_ANY);
+		return true;
+	}
+	tokens = b->tokens;
+	last = b->last_ns;
+	/* Another CPU may have stored a later time than this one read. */
+	if (now > last) {
+		/* From fill_ns on the bucket is full (and the product big). */
+		if (now - last >= lim->fill_ns)
+			tokens = cap;
+		else
+			tokens += (now - last) * lim->rate;
+		if (tokens > cap)
+			tokens = cap;
+		last = now;
+	}
+	if (tokens < DC_REPLY_TOKEN)
+		return false;
+	b->tokens = tokens - DC_REPLY_TOKEN;
+	b->last_ns = last;
+	return true;
+}
+
+/*
  * The checksums are summed from the values the program writes, never read
  * back from the frame: summed inline they cost a few nanoseconds, where two
  * bpf_csum_diff calls cost tens.
@@ -721,6 +803,9 @@ static __always_inline int dc_handle(struct xdp_md *ctx)
 	} else {
 		return ret;
 	}
+	/* A load-time constant: with the limit off the verifier drops this. */
+	if (dc_cfg.reply_limit.rate && !dc_reply_allowed(&fl))
+		return DC_CNT_RATE_LIMITED;
 	return dc_answer(ctx, &fl, &ks->current, ret);
 }
 
@@ -737,6 +822,7 @@ static __always_inline int dc_action(int reason)
 	case DC_CNT_ANSWERED_BAD_COOKIE:
 		return XDP_TX;
 	case DC_CNT_BAD_SOURCE:
+	case DC_CNT_RATE_LIMITED: /* passed, the server would answer instead */
 		return XDP_DROP;
 	case DC_CNT_ESTABLISHED:
 		return dc_policy_action(dc_cfg.policy_established);

@@ -62,6 +62,17 @@ struct responder_options {
   // The host's own addresses (IPv4 as ::ffff:a.b.c.d), never answered;
   // at most DC_MAX_LOCAL_ADDRS.
   std::vector<std::array<uint8_t, 16>> local_addrs;
+  // The reply rate limit: HelloVerifyRequests per second to one
+  // destination prefix (0 turns the limit off; at most DC_REPLY_RATE_MAX),
+  // the burst a prefix may take at once (1 to DC_REPLY_BURST_MAX), the
+  // prefix lengths that group destinations (IPv4 1-32, IPv6 1-128) and the
+  // buckets the kernel keeps (1 to DC_REPLY_TABLE_MAX). Over the limit a
+  // ClientHello is dropped and counted as DC_CNT_RATE_LIMITED.
+  uint32_t reply_rate = DC_REPLY_RATE_DEFAULT;
+  uint32_t reply_burst = DC_REPLY_BURST_DEFAULT;
+  unsigned reply_prefix4 = DC_REPLY_PREFIX4_DEFAULT;
+  unsigned reply_prefix6 = DC_REPLY_PREFIX6_DEFAULT;
+  uint32_t reply_table_size = DC_REPLY_TABLE_DEFAULT;
 };
 
 // Validates the options; throws dtls_cookie::error naming the bad field.
@@ -154,6 +165,9 @@ class responder {
   int keys_fd() const noexcept;
   // The read-only data map that holds the dc_config the program runs with.
   int config_fd() const noexcept;
+  // The reply rate limit's buckets (LRU hash, struct dc_reply_key to
+  // struct dc_reply_bucket); one unused entry when the limit is off.
+  int reply_limit_fd() const noexcept;
 
   void publish_keys(const key_set& keys) const;
   key_set read_keys() const;

@@ -71,6 +71,9 @@ const char* counter_help(dc_counter c) {
     case DC_CNT_TX_FAILED:
       return "ClientHellos the program could not rewrite into a "
              "HelloVerifyRequest.";
+    case DC_CNT_RATE_LIMITED:
+      return "ClientHellos left unanswered and dropped because their "
+             "source's prefix had used up its reply rate.";
     case DC_CNT_MAX:
       break;
   }

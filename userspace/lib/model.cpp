@@ -117,6 +117,8 @@ const char* counter_name(dc_counter c) {
       return "no_keys";
     case DC_CNT_TX_FAILED:
       return "tx_failed";
+    case DC_CNT_RATE_LIMITED:
+      return "rate_limited";
     case DC_CNT_MAX:
       break;
   }
@@ -139,8 +141,45 @@ const char* verdict_name(uint32_t verdict) {
   return "XDP_?";
 }
 
+reply_key reply_key_of(const dc_config& cfg, const packet::ip_addr& dst) {
+  // An IPv4 prefix counts in the IPv4 part of ::ffff:a.b.c.d.
+  const unsigned keep =
+      dst.v6 ? cfg.reply_limit.prefix6 : 96u + cfg.reply_limit.prefix4;
+  reply_key k = dst.mapped;
+  for (unsigned bit = keep; bit < 128; ++bit)
+    k[bit / 8] &= uint8_t(~(0x80u >> (bit % 8)));
+  return k;
+}
+
+reply_decision reply_take(const dc_config& cfg,
+                          const std::optional<dc_reply_bucket>& bucket,
+                          uint64_t now_ns) {
+  const dc_reply_limit& lim = cfg.reply_limit;
+  const uint64_t cap = uint64_t(lim.burst) * DC_REPLY_TOKEN;
+  // A new destination starts with a full bucket.
+  if (!bucket) return {true, {cap - DC_REPLY_TOKEN, now_ns}};
+  dc_reply_bucket b = *bucket;
+  if (now_ns > b.last_ns) {
+    // Wide enough that nothing is clamped but the bucket's cap.
+    const unsigned __int128 refilled =
+        (unsigned __int128)b.tokens +
+        (unsigned __int128)(now_ns - b.last_ns) * lim.rate;
+    b.tokens = refilled > cap ? cap : uint64_t(refilled);
+    b.last_ns = now_ns;
+  }
+  if (b.tokens < DC_REPLY_TOKEN) return {false, *bucket};
+  b.tokens -= DC_REPLY_TOKEN;
+  return {true, b};
+}
+
 outcome run(const dc_config& cfg, const key_set& keys,
             std::span<const uint8_t> frame) {
+  reply_limit_state fresh;
+  return run(cfg, keys, frame, fresh);
+}
+
+outcome run(const dc_config& cfg, const key_set& keys,
+            std::span<const uint8_t> frame, reply_limit_state& limit) {
   const auto not_ours = [&] {
     return finish(frame, XDP_PASS, DC_CNT_NOT_OURS);
   };
@@ -249,7 +288,15 @@ outcome run(const dc_config& cfg, const key_set& keys,
     reason = DC_CNT_DTLS13;
   }
 
-  // 9. The answer.
+  // 9. The reply rate limit of the destination's prefix.
+  if (cfg.reply_limit.rate != 0) {
+    limit.asked = reply_key_of(cfg, req.src_ip);
+    const reply_decision taken = reply_take(cfg, limit.bucket, limit.now_ns);
+    limit.bucket = taken.bucket;
+    if (!taken.allowed) return finish(frame, XDP_DROP, DC_CNT_RATE_LIMITED);
+  }
+
+  // 10. The answer.
   return {XDP_TX, reason, answer(cfg, *keys.current(), req, full.hello)};
 }
 

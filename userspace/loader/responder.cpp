@@ -8,6 +8,7 @@
 #include <linux/if_link.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <string>
@@ -27,6 +28,7 @@ constexpr int kReadKeysAttempts = 8;
 constexpr const char* kProgName = "dc_responder";
 constexpr const char* kKeysMapName = "dc_keys";
 constexpr const char* kCountersMapName = "dc_counters";
+constexpr const char* kReplyLimitMapName = "dc_reply_limit";
 
 // libbpf returns -errno (strict mode); some calls only set errno.
 [[noreturn]] void fail(std::string_view call, std::string_view object,
@@ -54,6 +56,45 @@ void check_policy(const char* field, dc_policy p, bool answer_allowed) {
   throw error(std::string("policy for ") + field + " is " +
               std::to_string(int(p)) + "; it must be PASS or DROP" +
               (answer_allowed ? " or ANSWER" : ""));
+}
+
+// A mask of `bits` leading one bits over 16 bytes, which the program ANDs
+// onto an address.
+void prefix_mask(uint8_t (&mask)[16], unsigned bits) {
+  for (unsigned i = 0; i < 16; ++i) {
+    const unsigned left = bits > 8 * i ? bits - 8 * i : 0;
+    mask[i] = left >= 8 ? 0xff : uint8_t(0xff00 >> left);
+  }
+}
+
+void check_range(const char* field, uint64_t value, uint64_t lo, uint64_t hi) {
+  if (value < lo || value > hi)
+    throw error(std::string(field) + " is " + std::to_string(value) +
+                "; it must be " + std::to_string(lo) + " to " +
+                std::to_string(hi));
+}
+
+// Every setting is checked even with the limit off, so that a typo is
+// reported rather than ignored; the program gets them only when it is on.
+dc_reply_limit to_reply_limit(const responder_options& o) {
+  check_range("reply_rate", o.reply_rate, 0, DC_REPLY_RATE_MAX);
+  check_range("reply_burst", o.reply_burst, 1, DC_REPLY_BURST_MAX);
+  check_range("reply_prefix4", o.reply_prefix4, 1, 32);
+  check_range("reply_prefix6", o.reply_prefix6, 1, 128);
+  check_range("reply_table_size", o.reply_table_size, 1, DC_REPLY_TABLE_MAX);
+  dc_reply_limit l{};
+  if (o.reply_rate == 0) return l;
+  l.rate = o.reply_rate;
+  l.burst = o.reply_burst;
+  l.table_size = o.reply_table_size;
+  l.prefix4 = uint8_t(o.reply_prefix4);
+  l.prefix6 = uint8_t(o.reply_prefix6);
+  // Rounded up: from fill_ns on, elapsed * rate reaches the cap.
+  const uint64_t cap = uint64_t(l.burst) * DC_REPLY_TOKEN;
+  l.fill_ns = (cap + l.rate - 1) / l.rate;
+  prefix_mask(l.mask4, 96 + l.prefix4);
+  prefix_mask(l.mask6, l.prefix6);
+  return l;
 }
 
 }  // namespace
@@ -102,6 +143,7 @@ dc_config to_config(const responder_options& o) {
   for (size_t i = 0; i < o.local_addrs.size(); ++i)
     std::memcpy(cfg.local_addrs[i], o.local_addrs[i].data(), 16);
   cfg.local_addr_count = uint32_t(o.local_addrs.size());
+  cfg.reply_limit = to_reply_limit(o);
   return cfg;
 }
 
@@ -254,7 +296,11 @@ responder responder::load(const dc_config& cfg) {
   if (raw == nullptr) fail("bpf_object__open_skeleton", "responder", errno);
   auto skel = std::make_unique<skeleton>(raw);
   skel->skel->rodata->dc_cfg = cfg;
-  const int err = ::responder__load(skel->skel);
+  // With the limit off the program never touches its map: one entry.
+  const uint32_t buckets = std::max<uint32_t>(1, cfg.reply_limit.table_size);
+  int err = bpf_map__set_max_entries(skel->skel->maps.dc_reply_limit, buckets);
+  if (err) fail("bpf_map__set_max_entries", kReplyLimitMapName, err);
+  err = ::responder__load(skel->skel);
   if (err) fail("bpf_object__load_skeleton", "responder", err);
   return responder(std::move(skel));
 }
@@ -273,6 +319,10 @@ int responder::keys_fd() const noexcept {
 
 int responder::config_fd() const noexcept {
   return bpf_map__fd(skel_->skel->maps.rodata);
+}
+
+int responder::reply_limit_fd() const noexcept {
+  return bpf_map__fd(skel_->skel->maps.dc_reply_limit);
 }
 
 void responder::publish_keys(const key_set& keys) const {

@@ -158,13 +158,14 @@ enum dc_counter {
 	DC_CNT_ANSWERED_BAD_COOKIE,
 	DC_CNT_VALID_COOKIE_CURRENT,
 	DC_CNT_VALID_COOKIE_PREVIOUS,
-	DC_CNT_BAD_SOURCE,  /* multicast, broadcast, loopback, own... */
-	DC_CNT_ESTABLISHED, /* other records of a session in progress */
-	DC_CNT_FRAGMENTED,  /* ClientHello split over several records */
-	DC_CNT_DTLS13,	    /* ClientHello offering DTLS 1.3 */
-	DC_CNT_MALFORMED,   /* on our port, not a parseable DTLS record */
-	DC_CNT_NO_KEYS,	    /* key map empty: passed to the server */
-	DC_CNT_TX_FAILED,   /* the rewrite could not be done */
+	DC_CNT_BAD_SOURCE,   /* multicast, broadcast, loopback, own... */
+	DC_CNT_ESTABLISHED,  /* other records of a session in progress */
+	DC_CNT_FRAGMENTED,   /* ClientHello split over several records */
+	DC_CNT_DTLS13,	     /* ClientHello offering DTLS 1.3 */
+	DC_CNT_MALFORMED,    /* on our port, not a parseable DTLS record */
+	DC_CNT_NO_KEYS,	     /* key map empty: passed to the server */
+	DC_CNT_TX_FAILED,    /* the rewrite could not be done */
+	DC_CNT_RATE_LIMITED, /* answer withheld: its destination's rate spent */
 	DC_CNT_MAX,
 };
 
@@ -174,6 +175,59 @@ enum dc_counter {
  */
 struct dc_counters {
 	__u64 c[DC_CNT_MAX];
+};
+
+/*
+ * Reply rate limit: a token bucket per reply destination (the ClientHello's
+ * source) masked to a prefix, so that spoofed ClientHellos cannot aim a
+ * stream of HelloVerifyRequests at a victim. A bucket counts in units of
+ * 1/DC_REPLY_TOKEN reply: refilling at rate replies per second then adds
+ * exactly elapsed_ns * rate units, with no division and no rounding, so
+ * the kernel and the model agree to the unit.
+ */
+#define DC_REPLY_TOKEN 1000000000ull /* units per reply: ns per second */
+
+#define DC_REPLY_RATE_DEFAULT	 1000 /* replies per second per prefix */
+#define DC_REPLY_BURST_DEFAULT	 2000 /* replies a full bucket holds */
+#define DC_REPLY_PREFIX4_DEFAULT 32
+#define DC_REPLY_PREFIX6_DEFAULT 64
+#define DC_REPLY_TABLE_DEFAULT	 65536 /* buckets */
+
+/*
+ * Upper bounds: burst * DC_REPLY_TOKEN and the largest refill added to a
+ * bucket (below fill_ns * rate) stay far below 2^64.
+ */
+#define DC_REPLY_RATE_MAX  10000000
+#define DC_REPLY_BURST_MAX 10000000
+#define DC_REPLY_TABLE_MAX (1u << 22)
+
+/*
+ * Key of the bucket map: the destination with the bits past its prefix
+ * cleared, IPv4 as ::ffff:a.b.c.d. The families cannot share a key: the
+ * ::ffff:0:0/96 bits survive any IPv4 prefix, and an IPv6 source in that
+ * range is never answered (a bad source).
+ */
+struct dc_reply_key {
+	__u8 addr[16];
+};
+
+struct dc_reply_bucket {
+	__u64 tokens;  /* in 1/DC_REPLY_TOKEN replies */
+	__u64 last_ns; /* bpf_ktime_get_ns() of the last refill */
+};
+
+/* The limit's load-time settings; rate 0 turns it off (all fields 0). */
+struct dc_reply_limit {
+	__u32 rate;	  /* HelloVerifyRequests per second per prefix */
+	__u32 burst;	  /* replies a full bucket holds, 1 or more */
+	__u32 table_size; /* buckets the LRU map holds (its max_entries) */
+	__u8 prefix4;	  /* leading bits of an IPv4 destination, 1-32 */
+	__u8 prefix6;	  /* leading bits of an IPv6 destination, 1-128 */
+	__u8 pad[2];
+	/* Derived by to_config() from the fields above, for the program. */
+	__u64 fill_ns;	/* an empty bucket is full after this long */
+	__u8 mask4[16]; /* 96 + prefix4 leading one bits */
+	__u8 mask6[16]; /* prefix6 leading one bits */
 };
 
 /* Host addresses the responder never answers, set at load time. */
@@ -194,7 +248,8 @@ struct dc_config {
 	__u8 policy_dtls13;	 /* PASS, DROP or ANSWER */
 	__u8 policy_malformed;	 /* PASS or DROP */
 	__u8 policy_no_keys;	 /* PASS or DROP */
-	__u8 pad;
+	__u8 pad[5];
+	struct dc_reply_limit reply_limit;
 };
 
 #endif /* DTLS_COOKIE_ABI_H */
