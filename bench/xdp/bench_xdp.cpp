@@ -43,6 +43,14 @@
 //   call with repeat > 1 swaps the program into the kernel's XDP dispatcher
 //   and back, which takes tens of milliseconds of wall time outside the
 //   timed loop, so rounds are few and calls long.
+// - The reply rate limit: the answer path runs with it on (the default
+//   rate and prefixes) and, in a second program, off, side by side. With
+//   repeat = N one source would spend any bucket, so before every call
+//   the bucket is filled to a burst larger than the call's repetitions;
+//   each repetition still reads the clock, refills and takes a token. A
+//   third program, at one reply per second, times the refused path: its
+//   bucket is emptied before each call, so every repetition refills a
+//   fraction of a token and drops the ClientHello.
 // - Where the answer path's time goes: bpf/bench/probes.bpf.c times its
 //   costly operations alone (SipHash, the two bpf_csum_diff checksums and
 //   the same sums inline, the counters, the resize), each net of XDP_PASS,
@@ -58,6 +66,7 @@
 #include <netinet/in.h>
 #include <sched.h>
 #include <sys/utsname.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -99,6 +108,8 @@ constexpr double kAnswerBar = 2.0;       // responder / reflector
 constexpr double kPassThroughBar = 1.2;  // non-DTLS / XDP_PASS
 
 constexpr uint16_t kDtlsPort = 4433;
+// The source of the ClientHellos the reply rate limit refuses.
+constexpr const char* kSpentSource = "192.0.2.99";
 // Each repeat-N call runs about this long, so the loop's entry and exit
 // vanish in its average; the dispatcher swap around every such call costs
 // more wall time than this anyway.
@@ -130,9 +141,10 @@ void usage(FILE* out) {
                "[--raw FILE]\n"
                "                 [--rounds N] [--cpu N] [--seed N]\n"
                "\n"
-               "Times the XDP responder's answer path, valid-cookie path and\n"
-               "non-DTLS pass-through through BPF_PROG_TEST_RUN against a\n"
-               "reflector and XDP_PASS measured in the same run. Needs "
+               "Times the XDP responder's answer path (reply rate limit on\n"
+               "and off), a rate-limited ClientHello, the valid-cookie path\n"
+               "and non-DTLS pass-through through BPF_PROG_TEST_RUN against\n"
+               "a reflector and XDP_PASS measured in the same run. Needs "
                "root.\n"
                "\n"
                "options:\n"
@@ -307,6 +319,16 @@ probes_skel load_probes() {
     s->bss->probe_key[i] = uint8_t(i * 13 + 3);
   for (size_t i = 0; i < sizeof s->bss->probe_msg; ++i)
     s->bss->probe_msg[i] = uint8_t(i * 7 + 1);
+  // The bucket of ::ffff:192.0.2.10, for the lookup probe to find.
+  uint8_t* k = s->bss->probe_reply_key;
+  k[10] = k[11] = 0xff;
+  k[12] = 192;
+  k[14] = 2;
+  k[15] = 10;
+  const dc_reply_bucket b{DC_REPLY_TOKEN, 0};
+  const int err = bpf_map_update_elem(bpf_map__fd(s->maps.probe_reply_limit), k,
+                                      &b, BPF_ANY);
+  if (err) fail("bpf_map_update_elem(probe_reply_limit)", err);
   return s;
 }
 
@@ -405,7 +427,9 @@ struct series {
   // Responder counters this series bumps per run (null: not a responder).
   dc::counters* expected = nullptr;
   dc_counter reason = DC_CNT_NOT_OURS;
-  int group = 0;        // measured back to back with its group
+  int group = 0;  // measured back to back with its group
+  // Run before each call, outside the timed loop (a bucket's state).
+  std::function<void()> before;
   bool single = false;  // repeat = 1, kSingleCalls calls per round
   uint32_t repeat = 1;  // for repeat-N series, set by calibrate()
   std::vector<double> rounds;
@@ -426,6 +450,7 @@ void count(series& s, uint64_t runs) {
 // A repeat count for which one call runs about call_ns.
 void calibrate(series& s, double call_ns) {
   const uint32_t probe = 2000;
+  if (s.before) s.before();
   run_out r = test_run(s.prog_fd, *s.frame, probe, false);
   check_verdict(s, r.retval);
   count(s, probe);
@@ -434,6 +459,7 @@ void calibrate(series& s, double call_ns) {
 }
 
 void measure(series& s, int single_calls) {
+  if (s.before) s.before();
   if (!s.single) {
     run_out r = test_run(s.prog_fd, *s.frame, s.repeat, false);
     check_verdict(s, r.retval);
@@ -512,9 +538,10 @@ const char* verdict_word(bool ok) { return ok ? "meets" : "MISSES"; }
 
 struct frames {
   size_t client_hello_len = 0;
-  bytes answer;  // ClientHello without a cookie to the DTLS port
-  bytes valid;   // the same client's second ClientHello, valid cookie
-  bytes udp;     // a DNS-sized datagram to port 53
+  bytes answer;   // ClientHello without a cookie to the DTLS port
+  bytes valid;    // the same client's second ClientHello, valid cookie
+  bytes limited;  // a ClientHello from a source whose bucket is empty
+  bytes udp;      // a DNS-sized datagram to port 53
   bytes tcp;
 };
 
@@ -535,6 +562,9 @@ frames make_frames(const dc::key& current) {
   const auto* cp = reinterpret_cast<const uint8_t*>(&cookie);
   second.cookie.assign(cp, cp + sizeof cookie);
   f.valid = pk::build(request(pk::build(second), kDtlsPort));
+  pk::udp_frame spent = req;
+  spent.src_ip = pk::ip_addr::parse(kSpentSource);
+  f.limited = pk::build(spent);
 
   bytes dns(40);
   for (size_t i = 0; i < dns.size(); ++i) dns[i] = uint8_t(i * 7);
@@ -548,7 +578,48 @@ dc::responder_options responder_opts(uint16_t port) {
   o.ports = {port};
   o.local_addrs = {pk::ip_addr::parse("203.0.113.7").mapped,
                    pk::ip_addr::parse("2001:db8::7").mapped};
+  // The default rate and prefixes; a burst no call can spend once filled.
+  o.reply_burst = DC_REPLY_BURST_MAX;
   return o;
+}
+
+dc::responder_options limit_off_opts() {
+  dc::responder_options o = responder_opts(kDtlsPort);
+  o.reply_rate = 0;
+  return o;
+}
+
+// One reply per second: a call accrues a small fraction of a token.
+dc::responder_options limit_slow_opts() {
+  dc::responder_options o = responder_opts(kDtlsPort);
+  o.reply_rate = 1;
+  o.reply_burst = 1;
+  return o;
+}
+
+uint64_t monotonic_ns() {
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return uint64_t(ts.tv_sec) * 1000000000u + uint64_t(ts.tv_nsec);
+}
+
+// Sets the bucket of the source of frame (IPv4, no VLAN tags) to tokens,
+// refilled last now.
+void set_bucket(const dc::responder& r, const dc_config& cfg,
+                const bytes& frame, uint64_t tokens) {
+  uint8_t src[4];
+  std::memcpy(src, &frame[14 + 12], 4);
+  const dc::model::reply_key k =
+      dc::model::reply_key_of(cfg, pk::ip_addr::v4(src));
+  const dc_reply_bucket b{tokens, monotonic_ns()};
+  const int err =
+      bpf_map_update_elem(r.reply_limit_fd(), k.data(), &b, BPF_ANY);
+  if (err) fail("bpf_map_update_elem(dc_reply_limit)", err);
+}
+
+void fill_bucket(const dc::responder& r, const dc_config& cfg,
+                 const bytes& frame) {
+  set_bucket(r, cfg, frame, uint64_t(cfg.reply_limit.burst) * DC_REPLY_TOKEN);
 }
 
 // Every program of the run, loaded once.
@@ -558,17 +629,22 @@ struct programs {
         // The DTLS port elsewhere: a ClientHello then costs the headers up
         // to the UDP port check and the counters.
         cfg_other(dc::to_config(responder_opts(kDtlsPort + 1))),
+        cfg_off(dc::to_config(limit_off_opts())),
+        cfg_slow(dc::to_config(limit_slow_opts())),
         resp(dc::responder::load(cfg)),
         resp_other(dc::responder::load(cfg_other)),
+        resp_off(dc::responder::load(cfg_off)),
+        resp_slow(dc::responder::load(cfg_slow)),
         reflector(load_reflector()),
         pass(load_pass()),
         probes(load_probes()),
         chain_answer(load_restore(f.answer, resp.prog_fd())),
+        chain_answer_off(load_restore(f.answer, resp_off.prog_fd())),
         chain_reflector(load_restore(
             f.answer, bpf_program__fd(reflector->progs.bench_reflector))),
         chain_tx(load_restore(f.answer, -1)) {
-    resp.publish_keys(keys);
-    resp_other.publish_keys(keys);
+    for (const dc::responder* r : {&resp, &resp_other, &resp_off, &resp_slow})
+      r->publish_keys(keys);
   }
 
   int reflector_fd() const {
@@ -580,12 +656,12 @@ struct programs {
     return bpf_program__fd(s->progs.bench_restore);
   }
 
-  dc_config cfg, cfg_other;
-  dc::responder resp, resp_other;
+  dc_config cfg, cfg_other, cfg_off, cfg_slow;
+  dc::responder resp, resp_other, resp_off, resp_slow;
   reflector_skel reflector;
   pass_skel pass;
   probes_skel probes;
-  restore_skel chain_answer, chain_reflector, chain_tx;
+  restore_skel chain_answer, chain_answer_off, chain_reflector, chain_tx;
 };
 
 // Every path is what it claims to be, against the userspace model, and
@@ -595,6 +671,7 @@ void check_paths(const programs& p, const frames& f, const dc::key_set& keys) {
   const dc::model::outcome want = dc::model::run(p.cfg, keys, f.answer);
   if (want.verdict != XDP_TX || want.reason != DC_CNT_ANSWERED_NO_COOKIE)
     throw std::runtime_error("the model does not answer the ClientHello");
+  fill_bucket(p.resp, p.cfg, f.answer);
   auto expect = [](const std::string& what, const run_out& r, uint32_t verdict,
                    const bytes& frame) {
     if (r.retval != verdict)
@@ -618,7 +695,25 @@ void check_paths(const programs& p, const frames& f, const dc::key_set& keys) {
     expect("restore+tx" + n,
            test_run(programs::restore_fd(p.chain_tx), f.answer, rep, true),
            XDP_TX, f.answer);
+    expect(
+        "restore+responder, limit off" + n,
+        test_run(programs::restore_fd(p.chain_answer_off), f.answer, rep, true),
+        XDP_TX, dc::model::run(p.cfg_off, keys, f.answer).frame);
   }
+
+  // The refused path: an empty bucket at one reply per second.
+  dc::model::reply_limit_state empty;
+  empty.now_ns = monotonic_ns();
+  empty.bucket = dc_reply_bucket{0, empty.now_ns};
+  const dc::model::outcome refused =
+      dc::model::run(p.cfg_slow, keys, f.limited, empty);
+  if (refused.verdict != XDP_DROP || refused.reason != DC_CNT_RATE_LIMITED)
+    throw std::runtime_error("the model does not limit the spent source");
+  set_bucket(p.resp_slow, p.cfg_slow, f.limited, 0);
+  for (uint32_t rep : {1u, 1000u})
+    expect("responder, bucket empty (repeat " + std::to_string(rep) + ")",
+           test_run(p.resp_slow.prog_fd(), f.limited, rep, true), XDP_DROP,
+           f.limited);
 
   struct pass_case {
     const char* name;
@@ -668,7 +763,7 @@ series single(std::string name, int fd, const bytes& frame, uint32_t verdict,
 
 // What the counters of each responder must move by.
 struct expected_counters {
-  dc::counters main{}, other{};
+  dc::counters main{}, other{}, off{}, slow{};
 };
 
 // Groups of series measured back to back.
@@ -677,15 +772,19 @@ enum series_group { kAnswerGroup, kPassGroup, kSingleGroup, kProbeGroup };
 std::vector<series> make_series(const programs& p, const frames& f,
                                 expected_counters& ex, bool with_probes) {
   const int resp = p.resp.prog_fd();
+  const auto fill = [&p, &f] { fill_bucket(p.resp, p.cfg, f.answer); };
   std::vector<series> v = {
       timed("chain_answer", programs::restore_fd(p.chain_answer), f.answer,
             XDP_TX, &ex.main, DC_CNT_ANSWERED_NO_COOKIE),
+      timed("chain_answer_limit_off", programs::restore_fd(p.chain_answer_off),
+            f.answer, XDP_TX, &ex.off, DC_CNT_ANSWERED_NO_COOKIE),
       timed("chain_reflector", programs::restore_fd(p.chain_reflector),
             f.answer, XDP_TX),
       timed("chain_tx", programs::restore_fd(p.chain_tx), f.answer, XDP_TX),
       timed("tx", p.tx_fd(), f.answer, XDP_TX),
       timed("reflector_direct", p.reflector_fd(), f.answer, XDP_TX),
   };
+  v[0].before = fill;
   for (series& s : v) s.group = kAnswerGroup;
   const size_t answer_end = v.size();
   v.insert(v.end(),
@@ -695,19 +794,29 @@ std::vector<series> make_series(const programs& p, const frames& f,
                timed("udp_other_port", resp, f.udp, XDP_PASS, &ex.main),
                timed("tcp", resp, f.tcp, XDP_PASS, &ex.main),
                timed("pass", p.pass_fd(), f.answer, XDP_PASS),
+               timed("rate_limited", p.resp_slow.prog_fd(), f.limited, XDP_DROP,
+                     &ex.slow, DC_CNT_RATE_LIMITED),
            });
+  v.back().before = [&p, &f] {
+    set_bucket(p.resp_slow, p.cfg_slow, f.limited, 0);
+  };
   for (size_t i = answer_end; i < v.size(); ++i) v[i].group = kPassGroup;
   const size_t pass_end = v.size();
   v.insert(v.end(),
            {
                single("r1_answer", resp, f.answer, XDP_TX, &ex.main,
                       DC_CNT_ANSWERED_NO_COOKIE),
+               single("r1_answer_limit_off", p.resp_off.prog_fd(), f.answer,
+                      XDP_TX, &ex.off, DC_CNT_ANSWERED_NO_COOKIE),
                single("r1_reflector", p.reflector_fd(), f.answer, XDP_TX),
                single("r1_tx", p.tx_fd(), f.answer, XDP_TX),
                single("r1_pass", p.pass_fd(), f.answer, XDP_PASS),
                single("r1_tcp", resp, f.tcp, XDP_PASS, &ex.main),
            });
-  for (size_t i = pass_end; i < v.size(); ++i) v[i].group = kSingleGroup;
+  for (size_t i = pass_end; i < v.size(); ++i) {
+    v[i].group = kSingleGroup;
+    if (v[i].name == "r1_answer") v[i].before = fill;
+  }
   if (with_probes) {
     const size_t probes_begin = v.size();
     const auto& pr = p.probes->progs;
@@ -726,6 +835,11 @@ std::vector<series> make_series(const programs& p, const frames& f,
                       f.answer, XDP_PASS));
     v.push_back(timed("probe_adjust_tail",
                       bpf_program__fd(pr.probe_adjust_tail), f.answer,
+                      XDP_PASS));
+    v.push_back(timed("probe_ktime", bpf_program__fd(pr.probe_ktime), f.answer,
+                      XDP_PASS));
+    v.push_back(timed("probe_reply_lookup",
+                      bpf_program__fd(pr.probe_reply_lookup), f.answer,
                       XDP_PASS));
     for (size_t i = probes_begin; i < v.size(); ++i) v[i].group = kProbeGroup;
   }
@@ -752,9 +866,15 @@ struct figures {
   double answer_ratio, valid_ratio, udp_ratio, tcp_ratio;
   bool answer_ok, udp_ok, tcp_ok;
   double r1_answer_net, r1_reflector_net, r1_tcp_net;
+  // The reply rate limit: the answer path with it off, the ratio and the
+  // difference on / off (repeat = N, and repeat = 1 as a cross-check), and
+  // a refused ClientHello against XDP_PASS and against the answer.
+  double answer_off, limit_ratio, limit_cost, r1_limit_cost;
+  double limited, limited_ratio, limited_vs_answer;
   // Net of XDP_PASS; NaN when the probes did not run.
   double port_not_configured_net;
   double siphash, csum_diff, csum_inline, counters, adjust_tail;
+  double ktime, reply_lookup;
 };
 
 figures compute(const std::vector<series>& all) {
@@ -825,12 +945,23 @@ figures compute(const std::vector<series>& all) {
   g.r1_answer_net = r1("r1_answer") - r1("r1_tx");
   g.r1_reflector_net = r1("r1_reflector") - r1("r1_tx");
   g.r1_tcp_net = r1("r1_tcp") - r1("r1_pass");
+  const std::vector<double> answer_off_v = unchained("chain_answer_limit_off");
+  g.answer_off = median(answer_off_v) + kHalf;
+  g.limit_ratio = ratio(answer_v, answer_off_v);
+  g.limit_cost =
+      median(per_round(answer_v, answer_off_v, std::minus<double>()));
+  g.r1_limit_cost = r1("r1_answer") - r1("r1_answer_limit_off");
+  g.limited = med("rate_limited");
+  g.limited_ratio = ratio(get("rate_limited"), get("pass"));
+  g.limited_vs_answer = ratio(get("rate_limited"), answer_v);
   g.port_not_configured_net = net("port_not_configured", "probe_pass");
   g.siphash = net("probe_siphash", "probe_pass");
   g.csum_diff = net("probe_csum_diff", "probe_pass");
   g.csum_inline = net("probe_csum_inline", "probe_pass");
   g.counters = net("probe_counters", "probe_pass");
   g.adjust_tail = net("probe_adjust_tail", "probe_pass");
+  g.ktime = net("probe_ktime", "probe_pass");
+  g.reply_lookup = net("probe_reply_lookup", "probe_pass");
   return g;
 }
 
@@ -841,6 +972,12 @@ void print_report(const figures& g, int rounds, double secs) {
               "answer: ClientHello -> XDP_TX HVR", g.answer, g.reflector,
               "reflector", g.answer_ratio, kAnswerBar,
               verdict_word(g.answer_ok));
+  std::printf("%-34s %9.1f %9.1f %-10s %6.2f  (reported)\n",
+              "answer, reply limit on / off", g.answer, g.answer_off,
+              "limit off", g.limit_ratio);
+  std::printf("%-34s %9.1f %9.1f %-10s %6.2f  (reported)\n",
+              "rate limited ClientHello -> DROP", g.limited, g.pass, "XDP_PASS",
+              g.limited_ratio);
   std::printf("%-34s %9.1f %9.1f %-10s %6.2f  (reported)\n",
               "valid cookie -> XDP_PASS", g.valid, g.pass, "XDP_PASS",
               g.valid_ratio);
@@ -866,6 +1003,10 @@ void print_report(const figures& g, int rounds, double secs) {
       "directly with repeat = N %.1f\n",
       g.reflector, g.reflector_direct);
   std::printf(
+      "  reply limit: %.1f ns on the answer path (repeat = 1: %.1f); a "
+      "refused ClientHello costs %.2f of an answer\n",
+      g.limit_cost, g.r1_limit_cost, g.limited_vs_answer);
+  std::printf(
       "  net of bench_tx / XDP_PASS: answer %.1f, reflector %.1f, TCP "
       "%.1f; the same from repeat = 1 calls: %.1f, %.1f, %.1f\n",
       g.answer - g.tx, g.reflector - g.tx, g.tcp - g.pass, g.r1_answer_net,
@@ -883,6 +1024,11 @@ void print_report(const figures& g, int rounds, double secs) {
       g.answer - g.tx, g.siphash, g.csum_diff, g.csum_inline, g.counters,
       g.adjust_tail,
       g.answer - g.tx - g.siphash - g.csum_diff - g.counters - g.adjust_tail);
+  std::printf(
+      "  reply limit net %.1f; alone, net of XDP_PASS: clock read %.1f, "
+      "bucket lookup %.1f; rest (key, refill, store) %.1f\n",
+      g.limit_cost, g.ktime, g.reply_lookup,
+      g.limit_cost - g.ktime - g.reply_lookup);
 }
 
 void write_json(const std::string& path, const figures& g,
@@ -893,6 +1039,13 @@ void write_json(const std::string& path, const figures& g,
   j.num("answer_ratio", g.answer_ratio);
   j.num("answer_bar", kAnswerBar);
   j.boolean("answer_meets_bar", g.answer_ok);
+  j.num("answer_limit_off_ns", g.answer_off);
+  j.num("answer_limit_on_off_ratio", g.limit_ratio);
+  j.num("reply_limit_cost_ns", g.limit_cost);
+  j.num("repeat1_reply_limit_cost_ns", g.r1_limit_cost);
+  j.num("rate_limited_ns", g.limited);
+  j.num("rate_limited_ratio", g.limited_ratio);
+  j.num("rate_limited_vs_answer_ratio", g.limited_vs_answer);
   j.num("valid_cookie_ns", g.valid);
   j.num("pass_ns", g.pass);
   j.num("valid_cookie_ratio", g.valid_ratio);
@@ -919,6 +1072,8 @@ void write_json(const std::string& path, const figures& g,
   j.num("probe_csum_inline_net_ns", g.csum_inline);
   j.num("probe_counters_net_ns", g.counters);
   j.num("probe_adjust_tail_net_ns", g.adjust_tail);
+  j.num("probe_ktime_net_ns", g.ktime);
+  j.num("probe_reply_lookup_net_ns", g.reply_lookup);
   std::ofstream f(path);
   f << j.finish();
   if (!f) throw std::runtime_error("cannot write " + path);
@@ -956,6 +1111,8 @@ int run(const options& opt) {
   expected_counters ex;
   const dc::counters before_main = p.resp.read_counters();
   const dc::counters before_other = p.resp_other.read_counters();
+  const dc::counters before_off = p.resp_off.read_counters();
+  const dc::counters before_slow = p.resp_slow.read_counters();
   std::vector<series> all = make_series(p, f, ex, with_probes);
 
   const std::string load_before = load_average();
@@ -988,6 +1145,10 @@ int run(const options& opt) {
   check_counters("responder", before_main, p.resp.read_counters(), ex.main);
   check_counters("responder (port not configured)", before_other,
                  p.resp_other.read_counters(), ex.other);
+  check_counters("responder (reply limit off)", before_off,
+                 p.resp_off.read_counters(), ex.off);
+  check_counters("responder (reply limit spent)", before_slow,
+                 p.resp_slow.read_counters(), ex.slow);
 
   if (!opt.raw.empty()) write_raw(opt.raw, all);
   const figures g = compute(all);

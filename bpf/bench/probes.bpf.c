@@ -109,6 +109,38 @@ int probe_counters_2(struct xdp_md *ctx)
 	return XDP_PASS;
 }
 
+/* The clock read of the reply rate limit. */
+SEC("xdp")
+int probe_ktime(struct xdp_md *ctx)
+{
+	probe_sink += bpf_ktime_get_ns();
+	return XDP_PASS;
+}
+
+/* A bucket map like the responder's, with probe_reply_key in it. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, DC_REPLY_TABLE_DEFAULT);
+	__type(key, struct dc_reply_key);
+	__type(value, struct dc_reply_bucket);
+} probe_reply_limit SEC(".maps");
+
+/* Bytes, not struct dc_reply_key: the skeleton knows no project types. */
+__u8 probe_reply_key[16] __attribute__((aligned(8)));
+
+/* The lookup of a destination's bucket, which the benchmark inserted. */
+SEC("xdp")
+int probe_reply_lookup(struct xdp_md *ctx)
+{
+	struct dc_reply_bucket *b;
+
+	b = bpf_map_lookup_elem(&probe_reply_limit, probe_reply_key);
+	if (!b)
+		return XDP_ABORTED;
+	probe_sink += b->tokens;
+	return XDP_PASS;
+}
+
 /* Zero: the resize below keeps the frame as it is, run after run. */
 __s32 probe_scale;
 
