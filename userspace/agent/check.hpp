@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <optional>
 #include <ostream>
 #include <span>
 #include <string>
@@ -56,12 +57,26 @@ struct check_report {
   bool ok() const { return frames > 0 && mismatches.empty(); }
 };
 
+// The live bucket of a reply rate limit prefix (nullopt: none), read
+// after a frame ran, with the kernel's clock (CLOCK_MONOTONIC) read after
+// that.
+struct bucket_reading {
+  std::optional<dc_reply_bucket> bucket;
+  uint64_t now_ns = 0;
+};
+using bucket_reader = std::function<bucket_reading(const model::reply_key&)>;
+
 // Runs each frame through run_frame and compares it with the model. The
 // agent passes the pinned program's test_run; tests pass a fake kernel.
+// The model takes every destination to have a reply left; with
+// read_bucket, a frame the kernel dropped as rate limited instead is
+// right when its live bucket is still spent after the run (traffic, or an
+// earlier check with the same seed, used it up).
 using frame_runner = std::function<run_result(std::span<const uint8_t>)>;
 check_report run_check(const dc_config& cfg, const key_set& keys,
                        const std::vector<check_frame>& frames,
-                       const frame_runner& run_frame);
+                       const frame_runner& run_frame,
+                       const bucket_reader& read_bucket = {});
 
 // The check of a pinned instance with its own config and keys. A key
 // rotation by another process during the check would make correct

@@ -38,6 +38,11 @@ struct attach_cli {
   std::string established = "pass", fragmented = "pass", dtls13 = "pass",
               malformed = "drop", no_keys = "pass", server_version = "1.0";
   std::vector<std::string> local_addrs;
+  uint32_t reply_rate = DC_REPLY_RATE_DEFAULT;
+  uint32_t reply_burst = DC_REPLY_BURST_DEFAULT;
+  unsigned reply_prefix4 = DC_REPLY_PREFIX4_DEFAULT;
+  unsigned reply_prefix6 = DC_REPLY_PREFIX6_DEFAULT;
+  uint32_t reply_table_size = DC_REPLY_TABLE_DEFAULT;
 
   attach_options resolve() const;
 };
@@ -71,6 +76,24 @@ const CLI::Validator kPort(
     },
     "");
 
+// A whole number from lo to hi; CLI11 puts the option's name in front.
+CLI::Validator whole_number(uint64_t lo, uint64_t hi,
+                            const std::string& note = "") {
+  return CLI::Validator(
+      [=](std::string& s) {
+        if (s.empty() || s.find_first_not_of("0123456789") != std::string::npos)
+          return "'" + s + "' is not a whole number (" + std::to_string(lo) +
+                 "-" + std::to_string(hi) + note + ")";
+        // Eleven digits are out of range whatever they say.
+        const uint64_t v = s.size() > 10 ? hi + 1 : std::stoull(s);
+        if (v < lo || v > hi)
+          return s + " is out of range (" + std::to_string(lo) + "-" +
+                 std::to_string(hi) + note + ")";
+        return std::string();
+      },
+      "");
+}
+
 const CLI::Validator kAddress(
     [](std::string& s) {
       in6_addr v6;
@@ -95,6 +118,11 @@ attach_options attach_cli::resolve() const {
       server_version == "1.2" ? DC_VERSION_DTLS12 : DC_VERSION_DTLS10;
   for (const std::string& a : local_addrs)
     o.responder.local_addrs.push_back(parse_addr(a));
+  o.responder.reply_rate = reply_rate;
+  o.responder.reply_burst = reply_burst;
+  o.responder.reply_prefix4 = reply_prefix4;
+  o.responder.reply_prefix6 = reply_prefix6;
+  o.responder.reply_table_size = reply_table_size;
   o.mode = mode == "skb" ? attach_mode::generic : attach_mode::native;
   o.replace = replace;
   o.pin_dir = pin_dir;
@@ -188,6 +216,37 @@ void add_attach_options(CLI::App* cmd, attach_cli& a) {
       ->check(kAddress.description(""))
       ->default_str("")
       ->group(policy);
+
+  const char* limit =
+      "Reply rate limit (HelloVerifyRequests to one destination prefix, so "
+      "that spoofed ClientHellos cannot aim a stream of them at a victim; "
+      "over it a ClientHello is dropped and counted as rate_limited)";
+  cmd->add_option("--reply-rate", a.reply_rate,
+                  "replies per second to one prefix; 0 turns the limit off")
+      ->check(whole_number(0, DC_REPLY_RATE_MAX, "; 0 turns the limit off"))
+      ->type_name("N")
+      ->group(limit);
+  cmd->add_option("--reply-burst", a.reply_burst,
+                  "replies one prefix may get at once, from a full bucket")
+      ->check(whole_number(1, DC_REPLY_BURST_MAX))
+      ->type_name("N")
+      ->group(limit);
+  cmd->add_option("--reply-prefix4", a.reply_prefix4,
+                  "leading bits of an IPv4 destination that share a bucket")
+      ->check(whole_number(1, 32))
+      ->type_name("LEN")
+      ->group(limit);
+  cmd->add_option("--reply-prefix6", a.reply_prefix6,
+                  "leading bits of an IPv6 destination that share a bucket")
+      ->check(whole_number(1, 128))
+      ->type_name("LEN")
+      ->group(limit);
+  cmd->add_option("--reply-table-size", a.reply_table_size,
+                  "buckets kept; the least recently used one goes for a new "
+                  "prefix, and comes back full")
+      ->check(whole_number(1, DC_REPLY_TABLE_MAX))
+      ->type_name("N")
+      ->group(limit);
 }
 
 }  // namespace
@@ -264,8 +323,8 @@ command_line::command_line()
       ->type_name("SECONDS")
       ->group("Keys");
   b.attach->footer(
-      "A second attach with the same ports and policies shares the pinned "
-      "instance and its keys.\n\n"
+      "A second attach with the same ports, policies and reply limit shares "
+      "the pinned instance and its keys.\n\n"
       "Examples:\n"
       "  dtls-cookie attach --iface eth0 --port 4433\n"
       "      answer ClientHellos to UDP 4433 on eth0 in the driver, random "
@@ -274,7 +333,11 @@ command_line::command_line()
       "      add eth1 on the generic path, sharing eth0's keys\n"
       "  dtls-cookie attach --iface eth0 --port 4433,5684 --secret-file "
       "/etc/dtls-cookie/secret\n"
-      "      fleet keys: servers on other hosts accept the same cookies\n");
+      "      fleet keys: servers on other hosts accept the same cookies\n"
+      "  dtls-cookie attach --iface eth0 --port 4433 --reply-rate 100 "
+      "--reply-prefix6 56\n"
+      "      at most 100 HelloVerifyRequests a second (burst 2000) to one "
+      "IPv4 address or IPv6 /56\n");
 
   b.detach = app_->add_subcommand(
       "detach", "take the responder off an interface; the last one unpins it");

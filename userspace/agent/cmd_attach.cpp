@@ -91,6 +91,15 @@ std::string config_difference(const dc_config& pinned, const dc_config& want,
   if (pinned.policy_malformed != want.policy_malformed) add("--malformed");
   if (pinned.policy_no_keys != want.policy_no_keys) add("--no-keys");
   if (pinned.server_version != want.server_version) add("--server-version");
+  // With the limit off on one side, its other settings do not act there.
+  const dc_reply_limit &pin = pinned.reply_limit, &req = want.reply_limit;
+  if (pin.rate != req.rate) add("--reply-rate");
+  if (pin.rate != 0 && req.rate != 0) {
+    if (pin.burst != req.burst) add("--reply-burst");
+    if (pin.prefix4 != req.prefix4) add("--reply-prefix4");
+    if (pin.prefix6 != req.prefix6) add("--reply-prefix6");
+    if (pin.table_size != req.table_size) add("--reply-table-size");
+  }
   const std::set<addr16> have = local_addrs_of(pinned);
   for (const addr16& a : explicit_addrs)
     if (!have.contains(a)) add("--local-addr " + addr_text(a));

@@ -80,6 +80,23 @@ std::vector<std::pair<const char*, uint8_t>> policies_of(const dc_config& c) {
           {"no-keys", c.policy_no_keys}};
 }
 
+// The reply rate limit as one line, e.g. "1000/s per /32 (IPv4) and /64
+// (IPv6) destination, burst 2000, 65536 buckets".
+std::string reply_limit_text(const dc_reply_limit& l) {
+  if (l.rate == 0) return "off";
+  return std::to_string(l.rate) + "/s per /" + std::to_string(l.prefix4) +
+         " (IPv4) and /" + std::to_string(l.prefix6) +
+         " (IPv6) destination, burst " + std::to_string(l.burst) + ", " +
+         std::to_string(l.table_size) + " buckets";
+}
+
+ordered_json reply_limit_json(const dc_reply_limit& l) {
+  if (l.rate == 0) return {{"enabled", false}};
+  return {{"enabled", true},      {"rate_per_second", l.rate},
+          {"burst", l.burst},     {"prefix4", l.prefix4},
+          {"prefix6", l.prefix6}, {"table_size", l.table_size}};
+}
+
 ordered_json key_json(const std::optional<key>& k) {
   if (!k) return nullptr;
   return {{"generation", k->generation},
@@ -117,6 +134,8 @@ void print_status_text(const instance& inst, const dc_config& cfg,
   std::printf("%-16s%s\n", "policies", join(parts, ", ").c_str());
   std::printf("%-16sDTLS %s\n", "server version",
               version_name(cfg.server_version));
+  std::printf("%-16s%s\n", "reply limit",
+              reply_limit_text(cfg.reply_limit).c_str());
   parts.clear();
   for (uint32_t i = 0; i < cfg.local_addr_count && i < DC_MAX_LOCAL_ADDRS; ++i)
     parts.push_back(addr_text(cfg.local_addrs[i]));
@@ -216,6 +235,7 @@ int cmd_status(const std::filesystem::path& pin_dir, bool json) {
   for (auto [name, p] : policies_of(cfg)) policies[name] = policy_name(p);
   j["policies"] = policies;
   j["server_version"] = version_name(cfg.server_version);
+  j["reply_limit"] = reply_limit_json(cfg.reply_limit);
   j["local_addresses"] = ordered_json::array();
   for (uint32_t i = 0; i < cfg.local_addr_count && i < DC_MAX_LOCAL_ADDRS; ++i)
     j["local_addresses"].push_back(addr_text(cfg.local_addrs[i]));
