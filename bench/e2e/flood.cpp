@@ -81,6 +81,7 @@ struct flood_options {
   std::string expect = "hvr";
   std::string park_iface;
   int napi_cpu = -1;
+  uint32_t pass_every = 0;
   std::string label;
   int round = 0;
 };
@@ -213,6 +214,7 @@ programs load(const flood_options& o, const frame_template& t,
   p.sink.reset(bench_sink__open());
   if (!p.sink) fail("opening bench_sink", errno);
   p.sink->rodata->server_port = htons(dst_port);
+  p.sink->rodata->pass_every = o.pass_every;
   err = bench_sink__load(p.sink.get());
   if (err) fail("loading bench_sink", err);
   p.sink_link.reset(bpf_program__attach_xdp(p.sink->progs.sink, ifindex));
@@ -540,6 +542,10 @@ int run_flood(int argc, char** argv) {
   app.add_option("--napi-cpu", o.napi_cpu,
                  "run IFACE's NAPI (the sink) in kernel threads pinned to "
                  "this CPU; -1: in softirq")
+      ->capture_default_str();
+  app.add_option("--pass-every", o.pass_every,
+                 "hand every Nth answer on to IFACE's stack instead of "
+                 "dropping it, so that a capture there sees a sample; 0: none")
       ->capture_default_str();
   app.add_option("--label", o.label, "copied into the output");
   app.add_option("--round", o.round, "copied into the output");

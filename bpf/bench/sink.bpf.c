@@ -3,6 +3,7 @@
  * The end-to-end benchmark's counter on the client end of the veth: every
  * UDP datagram from the server's port is an answer, counted and dropped,
  * so each responder under test is counted in the same place the same way.
+ * Every Nth answer can go on to the stack instead, for a packet capture.
  */
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
@@ -16,6 +17,8 @@
 
 /* Set before load, network order. */
 const volatile __be16 server_port = 0;
+/* Set before load: pass every Nth answer, counted all the same (0: none). */
+const volatile __u32 pass_every = 0;
 
 struct sink_counts {
 	__u64 answers; /* UDP from the server's port */
@@ -58,6 +61,8 @@ int sink(struct xdp_md *ctx)
 	    dtls[0] == DC_CONTENT_HANDSHAKE &&
 	    dtls[DC_RECORD_HEADER_LEN] == DC_HS_HELLO_VERIFY_REQUEST)
 		c->hvr++;
+	if (pass_every && c->answers % pass_every == 0)
+		return XDP_PASS;
 	return XDP_DROP;
 }
 
