@@ -79,6 +79,8 @@ TEST_F(PinnedKeys, EmptySlotIsNoKeys) {
   pin_object(r.keys_fd(), keys_pin());
   pinned_key_source source(dir_);
   EXPECT_TRUE(source.keys().empty());
+  EXPECT_EQ(source.problem(),
+            keys_pin().string() + " holds no key set (its slot 0 is empty)");
 }
 
 TEST_F(PinnedKeys, CachesForMaxAgeThenSeesTheRotation) {
@@ -137,8 +139,9 @@ TEST_F(PinnedKeys, RefusesAProgramPinnedAsKeys) {
     pinned_key_source source(dir_);
     FAIL() << "took a program for the key map";
   } catch (const error& e) {
-    EXPECT_THAT(e.what(), HasSubstr(keys_pin().string()));
-    EXPECT_THAT(e.what(), HasSubstr("the responder's key map"));
+    EXPECT_THAT(e.what(), HasSubstr(keys_pin().string() +
+                                    " is not part of a dtls-cookie instance "
+                                    "(a BPF program, not a map)"));
   }
 }
 

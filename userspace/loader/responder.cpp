@@ -15,6 +15,7 @@
 
 #include "dtls_cookie/abi/abi.h"
 #include "dtls_cookie/error.hpp"
+#include "dtls_cookie/pinned_layout.hpp"
 #include "responder.skel.h"
 
 namespace dtls_cookie {
@@ -155,9 +156,10 @@ void publish_keys(int outer_map_fd, const key_set& keys) {
   }
   // The same type, sizes and flags as the program's inner map template:
   // the kernel refuses any other map in the outer slot.
-  LIBBPF_OPTS(bpf_map_create_opts, opts, .map_flags = BPF_F_RDONLY_PROG);
-  unique_fd inner(bpf_map_create(BPF_MAP_TYPE_ARRAY, "dc_key_set",
-                                 sizeof(uint32_t), sizeof(dc_key_set), 1,
+  const map_layout& l = kKeySetMapLayout;
+  LIBBPF_OPTS(bpf_map_create_opts, opts, .map_flags = l.required_flags);
+  unique_fd inner(bpf_map_create(bpf_map_type(l.type), l.name.data(),
+                                 l.key_size, l.value_size, l.max_entries,
                                  &opts));
   if (!inner) fail("bpf_map_create", "a dc_keys inner map", inner.get());
   const dc_key_set abi = keys.to_abi();
