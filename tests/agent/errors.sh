@@ -148,7 +148,7 @@ rm -rf "$PIN"
 # An instance of which a pin is missing.
 expect_ok dc attach --iface "$A" --port 4433
 mv "$PIN/keys" "$T/bpffs/keys-aside"
-expect_exit 1 "incomplete \(no keys pin\)" dc rotate
+expect_exit 1 "incomplete \(no keys pin, yet attached\)" dc rotate
 mv "$T/bpffs/keys-aside" "$PIN/keys"
 expect_ok dc detach --iface "$A"
 nothing_left "$A"

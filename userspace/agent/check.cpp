@@ -20,6 +20,7 @@
 #include "commands.hpp"
 #include "dtls_cookie/cookie.hpp"
 #include "dtls_cookie/error.hpp"
+#include "dtls_cookie/pinned_layout.hpp"
 
 namespace dtls_cookie::agent {
 namespace {
@@ -464,8 +465,20 @@ int cmd_check(const check_options& o) {
   std::cout << "checking program id " << inst->prog_id() << " pinned in "
             << o.pin_dir.string() << " with " << o.count << " frames (seed "
             << o.seed << ")\n";
+  // Without keys only the frames that need none can be checked, and a
+  // responder that answers nothing must not pass for a working one.
+  const std::string no_keys = missing_keys_reason(inst->keys_fd());
+  if (!no_keys.empty())
+    std::cout << "the key map holds no key set (" << no_keys
+              << "): frames with cookies are left out\n";
   const check_report r = check_instance(*inst, o.count, o.seed);
   print_report(std::cout, r);
+  if (!no_keys.empty() && r.ok())
+    throw error("the key map in " + o.pin_dir.string() + " holds no key set (" +
+                no_keys +
+                "), so the responder answers no ClientHello: publish one "
+                "(dtls-cookie rotate --pin-dir " +
+                o.pin_dir.string() + ") and check again");
   return r.ok() ? 0 : 1;
 }
 

@@ -15,6 +15,7 @@
 
 #include "commands.hpp"
 #include "dtls_cookie/error.hpp"
+#include "dtls_cookie/pinned_layout.hpp"
 #include "instance.hpp"
 
 namespace dtls_cookie::agent {
@@ -175,7 +176,18 @@ attach_result attach_all(const attach_options& o, bool adopt) {
   ro.local_addrs = merge_addrs(explicit_addrs, iface_addrs);
   const dc_config want = to_config(ro);
 
-  std::optional<instance> inst = instance::open(o.pin_dir);
+  // An incomplete instance attached nowhere is what an agent stopped
+  // while it created or removed one leaves: nothing runs it, so it is
+  // replaced (below, once nothing else can be refused) rather than
+  // blocking the directory.
+  std::optional<instance> inst;
+  bool incomplete = false;
+  try {
+    inst = instance::open(o.pin_dir);
+  } catch (const incomplete_instance_error& e) {
+    if (e.attached()) throw;
+    incomplete = true;
+  }
   if (!o.replace) {
     // Refused before anything is loaded; an interface this instance
     // already holds is judged below.
@@ -185,6 +197,15 @@ attach_result attach_all(const attach_options& o, bool adopt) {
       if (std::none_of(held.begin(), held.end(),
                        [&](const link_info& l) { return l.ifname == i; }))
         refuse_foreign_xdp(i);
+  }
+  std::optional<key_set> leftover_keys;
+  if (incomplete) {
+    leftover_keys = instance::remove_leftovers(o.pin_dir);
+    if (leftover_keys && leftover_keys->empty()) leftover_keys.reset();
+    spdlog::warn(
+        "removed the incomplete instance in {}, attached nowhere, that an "
+        "agent stopped while creating or removing it{}",
+        o.pin_dir.string(), leftover_keys ? "; its keys are kept" : "");
   }
   bool created = false;
   if (inst && inst->links().empty()) {
@@ -221,13 +242,24 @@ attach_result attach_all(const attach_options& o, bool adopt) {
           "loaded; these are answered like any client: {} (to include them, "
           "detach everywhere and attach all interfaces in one command)",
           missing);
-    if (o.keys.secret_file)
+    if (const std::string why = missing_keys_reason(inst->keys_fd());
+        !why.empty()) {
+      // Nothing to keep: the responder answers no ClientHello until a set
+      // is published, and publishing one is what attach does anyway.
+      const key_set keys = fresh_keys ? *fresh_keys : initial_keys(o.keys);
+      spdlog::warn("the key map in {} holds no key set ({}); publishing one",
+                   o.pin_dir.string(), why);
+      inst->publish(keys);
+    } else if (o.keys.secret_file) {
       spdlog::info(
           "keeping the keys of the instance in {}; dtls-cookie rotate "
           "--secret-file publishes the fleet's",
           o.pin_dir.string());
+    }
   } else {
-    const key_set keys = fresh_keys ? *fresh_keys : initial_keys(o.keys);
+    const key_set keys = fresh_keys      ? *fresh_keys
+                         : leftover_keys ? *leftover_keys
+                                         : initial_keys(o.keys);
     inst = instance::create(o.pin_dir, want, keys);
     created = true;
     spdlog::info(

@@ -1,12 +1,15 @@
 // rotate: publishes a new key set to the pinned instance. A random key
 // becomes current and the old current stays valid as previous, so cookies
-// issued just before still verify; or the fleet's set for now.
+// issued just before still verify; or the fleet's set for now. A key map
+// without a set gets a new one: there is nothing to keep, and until a set
+// is published the responder answers no ClientHello.
 #include <spdlog/spdlog.h>
 
 #include <chrono>
 
 #include "commands.hpp"
 #include "dtls_cookie/error.hpp"
+#include "dtls_cookie/pinned_layout.hpp"
 #include "instance.hpp"
 
 namespace dtls_cookie::agent {
@@ -25,6 +28,9 @@ int cmd_rotate(const std::filesystem::path& pin_dir, const key_options& k) {
     throw error("not attached: no instance is pinned in " + pin_dir.string() +
                 " (dtls-cookie attach first)");
   const key_set live = inst->keys();
+  if (live.empty())
+    spdlog::warn("the key map in {} holds no key set ({}); publishing one",
+                 pin_dir.string(), missing_keys_reason(inst->keys_fd()));
   const key_set next = rotated_keys(live, k);
   if (next == live) {
     spdlog::info("the fleet keys of epoch {} are already published in {}",

@@ -13,6 +13,7 @@
 #include "commands.hpp"
 #include "dtls_cookie/error.hpp"
 #include "dtls_cookie/model.hpp"
+#include "dtls_cookie/pinned_layout.hpp"
 #include "instance.hpp"
 
 namespace dtls_cookie::agent {
@@ -97,6 +98,15 @@ ordered_json reply_limit_json(const dc_reply_limit& l) {
           {"prefix6", l.prefix6}, {"table_size", l.table_size}};
 }
 
+// What an empty key map means and what to do about it.
+std::string no_keys_text(const instance& inst, const dc_config& cfg) {
+  return "none: the key map holds no key set (" +
+         missing_keys_reason(inst.keys_fd()) +
+         "), so the responder answers no ClientHello (--no-keys " +
+         policy_name(cfg.policy_no_keys) +
+         "); dtls-cookie rotate publishes one";
+}
+
 ordered_json key_json(const std::optional<key>& k) {
   if (!k) return nullptr;
   return {{"generation", k->generation},
@@ -142,7 +152,7 @@ void print_status_text(const instance& inst, const dc_config& cfg,
   std::printf("%-16s%s\n", "local addresses",
               parts.empty() ? "none" : join(parts, ", ").c_str());
   if (keys.empty()) {
-    std::printf("%-16snone published (frames go by --no-keys)\n", "keys");
+    std::printf("%-16s%s\n", "keys", no_keys_text(inst, cfg).c_str());
     return;
   }
   std::printf("%-16scurrent generation %u, age %.1f s\n", "keys",
@@ -241,6 +251,7 @@ int cmd_status(const std::filesystem::path& pin_dir, bool json) {
     j["local_addresses"].push_back(addr_text(cfg.local_addrs[i]));
   j["keys"] = {{"current", key_json(keys.current())},
                {"previous", key_json(keys.previous())}};
+  if (keys.empty()) j["keys"]["problem"] = no_keys_text(inst, cfg);
   std::printf("%s\n", j.dump(2).c_str());
   return 0;
 }

@@ -11,17 +11,26 @@
 #include <spdlog/spdlog.h>
 #include <sys/file.h>
 #include <sys/mount.h>
+#include <sys/stat.h>
 #include <sys/statfs.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
+#include <fstream>
 #include <set>
+#include <sstream>
 #include <string>
 #include <string_view>
+#include <thread>
+#include <tuple>
+#include <utility>
 
 #include "dtls_cookie/error.hpp"
+#include "dtls_cookie/pinned_layout.hpp"
 
 namespace dtls_cookie::agent {
 namespace {
@@ -34,14 +43,11 @@ constexpr const char* kCountersPin = "counters";
 constexpr const char* kConfigPin = "config";
 constexpr std::string_view kLinkPrefix = "link-";
 constexpr const char* kBpffsRoot = "/sys/fs/bpf";
+constexpr std::chrono::milliseconds kLockPoll{50};
 
-// What the embedded object calls its program and maps. The kernel keeps
-// the first 15 characters of a name; libbpf names the read-only data map
-// after the object, so only its suffix is fixed.
+// What the embedded object calls its program; the maps' names are in
+// their layouts (pinned_layout.hpp).
 constexpr std::string_view kProgName = "dc_responder";
-constexpr std::string_view kKeysMapName = "dc_keys";
-constexpr std::string_view kCountersMapName = "dc_counters";
-constexpr std::string_view kConfigMapSuffix = ".rodata";
 
 std::string errno_text(int err) {
   std::string s = std::strerror(err < 0 ? -err : err);
@@ -51,8 +57,7 @@ std::string errno_text(int err) {
 }
 
 [[noreturn]] void not_ours(const fs::path& path, const std::string& why) {
-  throw error(path.string() + " is not part of a dtls-cookie instance (" + why +
-              "): remove it or choose another --pin-dir");
+  throw foreign_pin_error(path, why);
 }
 
 // bpf_prog_info, bpf_map_info or bpf_link_info of a pinned object.
@@ -107,46 +112,10 @@ unique_fd open_object(const fs::path& path) {
   not_ours(path, std::string("bpf_obj_get: ") + std::strerror(err));
 }
 
-// "program", "map" or "link": bpf_obj_get_info_by_fd fills any info
-// struct from any object, so the kind comes from the fd's anonymous inode.
-std::string object_kind(int fd) {
-  char target[64] = "";
-  const std::string link = "/proc/self/fd/" + std::to_string(fd);
-  const ssize_t n = ::readlink(link.c_str(), target, sizeof target - 1);
-  const std::string_view t(target, n > 0 ? size_t(n) : 0);
-  if (t == "anon_inode:bpf-prog") return "program";
-  if (t == "anon_inode:bpf-map") return "map";
-  // The anonymous inode is bpf_link on older kernels, bpf-link on newer.
-  if (t == "anon_inode:bpf-link" || t == "anon_inode:bpf_link") return "link";
-  return "object (" + std::string(t) + ")";
-}
-
-struct map_shape {
-  std::string_view name;
-  bool name_is_suffix;
-  uint32_t type, key_size, value_size, max_entries;
-};
-
-uint32_t check_map(int fd, const fs::path& path, const map_shape& want) {
-  const bpf_map_info info = map_info(fd, path);
-  const std::string_view name = info.name;
-  const bool name_ok =
-      want.name_is_suffix ? name.ends_with(want.name) : name == want.name;
-  if (!name_ok)
-    not_ours(path, "a map named '" + std::string(name) + "', not '" +
-                       std::string(want.name) + "'");
-  if (info.type != want.type || info.key_size != want.key_size ||
-      info.value_size != want.value_size ||
-      info.max_entries != want.max_entries)
-    not_ours(path, "map '" + std::string(name) +
-                       "' has another type or layout than this version of "
-                       "dtls-cookie expects");
-  return info.id;
-}
-
-bool on_bpffs(const fs::path& p) {
-  struct statfs st {};
-  return ::statfs(p.c_str(), &st) == 0 && st.f_type == BPF_FS_MAGIC;
+// The ids of a pinned map, after checking it has the layout it must have.
+uint32_t check_map(int fd, const fs::path& path, const map_layout& want) {
+  check_map_layout(fd, path, want);
+  return map_info(fd, path).id;
 }
 
 // The nearest directory of p that exists (p itself included).
@@ -154,6 +123,34 @@ fs::path existing_ancestor(fs::path p) {
   std::error_code ec;
   while (!fs::exists(p, ec) && p.has_relative_path()) p = p.parent_path();
   return p;
+}
+
+// Who holds a flock on the file fd refers to, from /proc/locks: "process
+// 123 (dtls-cookie)", or "another process" when it cannot be told.
+std::string lock_holder(int fd) {
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) return "another process";
+  char want[64];
+  std::snprintf(want, sizeof want, "%02x:%02x:%llu", major(st.st_dev),
+                minor(st.st_dev), (unsigned long long)st.st_ino);
+  std::ifstream locks("/proc/locks");
+  for (std::string line; std::getline(locks, line);) {
+    // "1: FLOCK  ADVISORY  WRITE 123 00:2a:4567 0 EOF"; waiters have "->".
+    std::istringstream f(line);
+    std::string n, kind, advisory, mode, pid, file;
+    f >> n >> kind >> advisory >> mode >> pid >> file;
+    if (kind != "FLOCK" || file != want || pid == std::to_string(::getpid()))
+      continue;
+    std::ifstream comm("/proc/" + pid + "/comm");
+    std::string name;
+    // The kernel names the process that took the lock; one that inherited
+    // the descriptor holds it on after that one exits.
+    if (!std::getline(comm, name))
+      return "a process that inherited the lock of process " + pid +
+             " (which has exited)";
+    return "process " + pid + " (" + name + ")";
+  }
+  return "another process";
 }
 
 bool is_link_pin(const std::string& name) {
@@ -227,18 +224,12 @@ void ensure_bpffs(const fs::path& dir) {
     }
     spdlog::info("mounted a bpffs on {}", root.string());
   }
-  const fs::path base = existing_ancestor(dir);
   spdlog::debug("pin dir {}: nearest existing directory {}", dir.string(),
-                base.string());
-  if (!on_bpffs(base))
-    throw error("--pin-dir " + dir.string() + " is not on a bpffs (" +
-                base.string() +
-                " is not one): mount one (mount -t bpf bpf DIR) or use a "
-                "directory under " +
-                root.string());
+                existing_ancestor(dir).string());
+  require_bpffs(dir);
 }
 
-unique_fd lock_pin_dir(const fs::path& dir) {
+unique_fd lock_pin_dir(const fs::path& dir, std::chrono::milliseconds wait) {
   const fs::path parent = dir.lexically_normal().parent_path();
   unique_fd fd(::open(parent.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (!fd) {
@@ -247,16 +238,60 @@ unique_fd lock_pin_dir(const fs::path& dir) {
     throw error("cannot open " + parent.string() +
                 " to lock it: " + errno_text(errno));
   }
-  if (::flock(fd.get(), LOCK_EX) != 0)
+  if (::flock(fd.get(), LOCK_EX | LOCK_NB) == 0) return fd;
+  if (errno != EWOULDBLOCK)
     throw error("cannot lock " + parent.string() + ": " + errno_text(errno));
-  return fd;
+  // Another command changes an instance for a second or so; a holder
+  // that takes far longer hangs, and waiting on it forever would hang
+  // this command (and a daemon's rotations) too.
+  spdlog::info("waiting for {} to release its lock on {}",
+               lock_holder(fd.get()), parent.string());
+  const auto deadline = std::chrono::steady_clock::now() + wait;
+  while (std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(kLockPoll);
+    if (::flock(fd.get(), LOCK_EX | LOCK_NB) == 0) return fd;
+    if (errno != EWOULDBLOCK)
+      throw error("cannot lock " + parent.string() + ": " + errno_text(errno));
+  }
+  throw error(lock_holder(fd.get()) + " has held the lock on " +
+              parent.string() + " (flock) for more than " +
+              std::to_string(wait.count() / 1000) +
+              " s: if it is a dtls-cookie command that hangs, stop it; "
+              "else try again when it is done");
 }
 
 std::optional<instance> instance::open(const fs::path& dir) {
+  std::vector<std::string> missing;
+  std::optional<instance> inst = open_present(dir, missing);
+  if (!inst || missing.empty()) return inst;
+  std::string names;
+  for (const std::string& n : missing) names += (names.empty() ? "" : ", ") + n;
+  const bool attached = !inst->links().empty();
+  throw incomplete_instance_error(
+      "the instance in " + dir.string() + " is incomplete (no " + names +
+          (missing.size() == 1 ? " pin" : " pins") +
+          (attached ? ", yet attached" : ", attached nowhere") +
+          "), left by an agent stopped while it created or removed it: " +
+          (attached ? ""
+                    : "dtls-cookie attach or run with this --pin-dir "
+                      "replaces it, or ") +
+          "remove the directory (rm -r " + dir.string() +
+          ") after checking that nothing uses it",
+      attached);
+}
+
+std::optional<instance> instance::open_present(
+    const fs::path& dir, std::vector<std::string>& missing) {
+  // Nothing can be pinned off a bpffs, so a missing directory there is
+  // reported as the real cause rather than as "nothing attached".
+  require_bpffs(dir);
   std::error_code ec;
-  if (!fs::exists(dir, ec)) return std::nullopt;
+  const fs::file_status st = fs::symlink_status(dir, ec);
+  if (!fs::exists(st)) return std::nullopt;
+  if (fs::is_symlink(st) && !fs::exists(dir, ec))
+    not_ours(dir, "a symbolic link to " + fs::read_symlink(dir, ec).string() +
+                      ", which does not exist");
   if (!fs::is_directory(dir, ec)) not_ours(dir, "not a directory");
-  if (!on_bpffs(dir)) not_ours(dir, "not on a bpffs");
 
   std::set<std::string> names;
   for (const auto& entry : fs::directory_iterator(dir))
@@ -273,7 +308,7 @@ std::optional<instance> instance::open(const fs::path& dir) {
   auto open_pin = [&](const char* name, std::string_view kind) {
     if (!names.contains(name)) return unique_fd();
     unique_fd fd = open_object(dir / name);
-    const std::string got = object_kind(fd.get());
+    const std::string got = bpf_object_kind(fd.get());
     if (got != kind)
       not_ours(dir / name, "a BPF " + got + ", not a " + std::string(kind));
     return fd;
@@ -293,53 +328,56 @@ std::optional<instance> instance::open(const fs::path& dir) {
                                    "' is not the XDP program " +
                                    std::string(kProgName));
   }
-  uint32_t keys_id = 0, counters_id = 0, config_id = 0;
-  if (inst.keys_)
-    keys_id =
-        check_map(inst.keys_.get(), dir / kKeysPin,
-                  {kKeysMapName, false, BPF_MAP_TYPE_ARRAY_OF_MAPS, 4, 4, 1});
-  if (inst.counters_)
-    counters_id = check_map(inst.counters_.get(), dir / kCountersPin,
-                            {kCountersMapName, false, BPF_MAP_TYPE_PERCPU_ARRAY,
-                             4, uint32_t(sizeof(dc_counters)), 1});
-  if (inst.config_)
-    config_id = check_map(inst.config_.get(), dir / kConfigPin,
-                          {kConfigMapSuffix, true, BPF_MAP_TYPE_ARRAY, 4,
-                           uint32_t(sizeof(dc_config)), 1});
-  for (const char* n : {kProgPin, kKeysPin, kCountersPin, kConfigPin})
-    if (!names.contains(n))
-      throw error("the instance in " + dir.string() + " is incomplete (no " +
-                  n + " pin): remove the directory (rm -r " + dir.string() +
-                  ") after checking that nothing uses it");
+  std::vector<std::pair<uint32_t, const char*>> map_ids;
+  for (auto [fd, name, layout] :
+       {std::tuple{inst.keys_.get(), kKeysPin, &kKeysMapLayout},
+        std::tuple{inst.counters_.get(), kCountersPin, &kCountersMapLayout},
+        std::tuple{inst.config_.get(), kConfigPin, &kConfigMapLayout}})
+    if (fd >= 0) map_ids.emplace_back(check_map(fd, dir / name, *layout), name);
 
-  // Maps of the right shape are not enough: they must be the very maps
+  // Maps of the right layout are not enough: they must be the very maps
   // the pinned program reads, or a rotation would miss it.
-  const std::set<uint32_t> used = prog_map_ids(inst.prog_.get(), dir);
-  for (auto [id, pin] :
-       {std::pair{keys_id, kKeysPin}, std::pair{counters_id, kCountersPin},
-        std::pair{config_id, kConfigPin}})
-    if (!used.contains(id))
-      not_ours(dir / pin, "a map the pinned program does not use");
+  if (inst.prog_) {
+    const std::set<uint32_t> used = prog_map_ids(inst.prog_.get(), dir);
+    for (auto [id, pin] : map_ids)
+      if (!used.contains(id))
+        not_ours(dir / pin, "a map the pinned program does not use");
+  }
 
   for (const std::string& n : names) {
     if (!is_link_pin(n)) continue;
     const unique_fd link = open_object(dir / n);
-    if (object_kind(link.get()) != "link")
-      not_ours(dir / n, "a BPF " + object_kind(link.get()) + ", not a link");
+    if (bpf_object_kind(link.get()) != "link")
+      not_ours(dir / n,
+               "a BPF " + bpf_object_kind(link.get()) + ", not a link");
     const bpf_link_info li = link_info_of(link.get(), dir / n);
-    if (li.type != BPF_LINK_TYPE_XDP || li.prog_id != pi.id)
+    if (li.type != BPF_LINK_TYPE_XDP || !inst.prog_ || li.prog_id != pi.id)
       not_ours(dir / n, "not an XDP link of the pinned program");
   }
-  spdlog::debug("opened the instance in {}: program id {}, maps {}/{}/{}",
-                dir.string(), pi.id, keys_id, counters_id, config_id);
+  for (const char* n : {kProgPin, kKeysPin, kCountersPin, kConfigPin})
+    if (!names.contains(n)) missing.emplace_back(n);
+  spdlog::debug("opened the instance in {}: program id {}, {} maps",
+                dir.string(), pi.id, map_ids.size());
   return inst;
+}
+
+std::optional<key_set> instance::remove_leftovers(const fs::path& dir) {
+  std::vector<std::string> missing;
+  std::optional<instance> inst = open_present(dir, missing);
+  if (!inst || missing.empty()) return std::nullopt;
+  if (!inst->links().empty())
+    throw error("the incomplete instance in " + dir.string() +
+                " is attached: it is not removed on its own");
+  std::optional<key_set> keys;
+  if (inst->keys_) keys = inst->keys();
+  inst->remove();
+  return keys;
 }
 
 instance instance::create(const fs::path& dir, const dc_config& cfg,
                           const key_set& keys) {
-  responder r = responder::load(cfg);
-  r.publish_keys(keys);
-
+  // The directory first: a place that cannot hold pins is refused before
+  // a program is loaded.
   std::error_code ec;
   const bool made_dir = fs::create_directories(dir, ec);
   if (ec)
@@ -347,6 +385,8 @@ instance instance::create(const fs::path& dir, const dc_config& cfg,
                 ec.message());
   std::vector<fs::path> pinned;
   try {
+    const responder r = responder::load(cfg);
+    r.publish_keys(keys);
     for (auto [fd, name] :
          {std::pair{r.prog_fd(), kProgPin}, std::pair{r.keys_fd(), kKeysPin},
           std::pair{r.counters_fd(), kCountersPin},

@@ -13,6 +13,7 @@
 //                   interface name contains
 #pragma once
 
+#include <chrono>
 #include <filesystem>
 #include <map>
 #include <optional>
@@ -20,6 +21,7 @@
 #include <vector>
 
 #include "dtls_cookie/abi/abi.h"
+#include "dtls_cookie/error.hpp"
 #include "dtls_cookie/keys.hpp"
 #include "dtls_cookie/responder.hpp"
 
@@ -34,13 +36,35 @@ struct link_info {
   uint32_t link_id = 0;
 };
 
+// An instance of which some pins are missing: an agent stopped while it
+// created or removed it.
+class incomplete_instance_error : public error {
+ public:
+  incomplete_instance_error(const std::string& what, bool attached)
+      : error(what), attached_(attached) {}
+  // Whether a link pin remains (something may still run the program).
+  bool attached() const noexcept { return attached_; }
+
+ private:
+  bool attached_;
+};
+
 // Owns the fds of a pinned instance. Move-only.
 class instance {
  public:
   // Opens the instance pinned in dir. Empty when dir holds nothing of
-  // ours; throws dtls_cookie::error when it holds something that is not
-  // ours (wrong object type, name or layout), naming the path.
+  // ours. Throws when dir is not on a bpffs; foreign_pin_error when it
+  // holds something that is not ours (wrong object kind, name, layout or
+  // BTF, a map the pinned program does not use), naming the path; and
+  // incomplete_instance_error when some of its pins are missing.
   static std::optional<instance> open(const std::filesystem::path& dir);
+
+  // Removes an incomplete instance attached nowhere after checking that
+  // every pin left is ours, and returns the key set its key map held (if
+  // that was left), so that a new instance can carry it on. Does nothing
+  // and returns nothing when dir holds no incomplete instance.
+  static std::optional<key_set> remove_leftovers(
+      const std::filesystem::path& dir);
 
   // Loads a new program with cfg, publishes keys and pins program and maps
   // in dir (created). On any failure nothing stays pinned.
@@ -77,6 +101,10 @@ class instance {
 
  private:
   instance() = default;
+  // open() without the completeness check: the pins present, each
+  // checked, and the names of those missing.
+  static std::optional<instance> open_present(
+      const std::filesystem::path& dir, std::vector<std::string>& missing);
   std::filesystem::path dir_;
   unique_fd prog_, keys_, counters_, config_;
 };
@@ -89,8 +117,10 @@ void ensure_bpffs(const std::filesystem::path& dir);
 // An exclusive flock on the pin directory's parent, held while a command
 // changes an instance (create, attach, detach, rotate, remove) so that
 // two agents never interleave; released when the fd closes. Waits for a
-// holder.
-unique_fd lock_pin_dir(const std::filesystem::path& dir);
+// holder up to wait, then throws naming the process that holds it.
+inline constexpr std::chrono::seconds kLockWait{10};
+unique_fd lock_pin_dir(const std::filesystem::path& dir,
+                       std::chrono::milliseconds wait = kLockWait);
 
 // Throws when ifname carries an XDP program, naming it and --replace.
 // attach() checks this itself; a caller checks early to refuse before it

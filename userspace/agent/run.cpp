@@ -27,6 +27,7 @@
 #include "check.hpp"
 #include "commands.hpp"
 #include "dtls_cookie/error.hpp"
+#include "dtls_cookie/pinned_layout.hpp"
 #include "instance.hpp"
 #include "metrics.hpp"
 
@@ -181,6 +182,10 @@ class service {
     try {
       const unique_fd lock = lock_pin_dir(inst_.dir());
       const key_set live = inst_.keys();
+      if (live.empty())
+        spdlog::warn("the key map in {} holds no key set ({}); publishing one",
+                     inst_.dir().string(),
+                     missing_keys_reason(inst_.keys_fd()));
       key_set want = live;
       if (secret_) {
         want = secret_->key_set_at(now, interval);

@@ -21,6 +21,34 @@ std::string program_name = "dtls-cookie-server";
 
 std::string errno_text(int err) { return std::strerror(err); }
 
+// The responder's live keys, with a log line each time they become
+// unusable (saying why: the agent stopped, something else was pinned, no
+// key set) and usable again.
+class logged_pinned_keys final : public dtls_cookie::key_source {
+ public:
+  explicit logged_pinned_keys(const std::filesystem::path& pin_dir)
+      : source_(pin_dir) {}
+
+  const std::string& problem() const { return source_.problem(); }
+
+  dtls_cookie::key_set keys() override {
+    dtls_cookie::key_set k = source_.keys();
+    if (source_.problem() != reported_) {
+      reported_ = source_.problem();
+      if (reported_.empty())
+        log("cookie keys readable again from %s",
+            source_.path().string().c_str());
+      else
+        log("no cookie keys: %s", reported_.c_str());
+    }
+    return k;
+  }
+
+ private:
+  dtls_cookie::pinned_key_source source_;
+  std::string reported_;
+};
+
 }  // namespace
 
 server_options parse_options(int argc, char** argv, const char* description) {
@@ -95,8 +123,18 @@ std::unique_ptr<dtls_cookie::key_source> make_key_source(
         dtls_cookie::fleet_secret::from_file(options.secret_file),
         options.key_interval);
   }
-  if (!options.pin_dir.empty())
-    return std::make_unique<dtls_cookie::pinned_key_source>(options.pin_dir);
+  if (!options.pin_dir.empty()) {
+    auto source = std::make_unique<logged_pinned_keys>(options.pin_dir);
+    // A server that starts without keys could verify no cookie, and the
+    // responder in front of it answers no ClientHello either.
+    if (!source->problem().empty())
+      throw dtls_cookie::error(
+          source->problem() +
+          ": the responder answers no ClientHello and no cookie could be "
+          "verified; publish a key set (dtls-cookie rotate --pin-dir " +
+          options.pin_dir.string() + ") and start the server again");
+    return source;
+  }
   throw dtls_cookie::error(
       "no cookie key source: give --secret-file FILE or --pin-dir DIR");
 }

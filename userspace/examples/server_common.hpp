@@ -34,7 +34,10 @@ struct server_options {
 server_options parse_options(int argc, char** argv, const char* description);
 
 // The key source the options name. Throws dtls_cookie::error when none is
-// named or it cannot be opened.
+// named or it cannot be used: an unreadable secret file; a --pin-dir off
+// a bpffs, without a key map, with something else pinned as the key map,
+// or whose key map holds no key set. The responder's keys log each time
+// they become unusable and usable again.
 std::unique_ptr<dtls_cookie::key_source> make_key_source(
     const server_options& options);
 
