@@ -10,6 +10,8 @@ packages=(
   libgtest-dev libgmock-dev googletest libbenchmark-dev
   libcli11-dev nlohmann-json3-dev libspdlog-dev
   iproute2 ethtool tcpdump nftables python3 procps
+  dpkg-dev file systemd
+  groff-base man-db
 )
 
 missing=()

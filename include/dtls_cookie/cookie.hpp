@@ -39,17 +39,50 @@ struct client_identity {
   bool operator==(const client_identity&) const = default;
 };
 
-// From a struct sockaddr_in or sockaddr_in6 (or a sockaddr_storage holding
-// one); empty for other families or a size too small for the family.
+// client_identity_from_sockaddr() - the client identity of a socket address
+// @sa: a struct sockaddr_in or sockaddr_in6, or a sockaddr_storage holding
+//   one
+// @sa_len: the size of the structure at sa
+//
+// Returns: the identity; empty for other families, a size too small for the
+// family or a null sa.
+// See also: client_identity_ipv4(), client_identity_ipv6(), make_cookie()
 std::optional<client_identity> client_identity_from_sockaddr(
     const void* sa, size_t sa_len) noexcept;
 
+// client_identity_ipv4() - the client identity of an IPv4 address and port
+// @addr: the address, 4 bytes in network byte order
+// @port_be: the UDP port in network byte order
+//
+// The address is kept as the IPv4-mapped IPv6 address ::ffff:a.b.c.d, the
+// form in which the XDP responder reads it from an IPv4 packet and a
+// dual-stack socket reports it, so all three give the same identity.
+//
+// Returns: the identity.
+// See also: client_identity_ipv6(), client_identity_from_sockaddr()
 client_identity client_identity_ipv4(const uint8_t addr[4],
                                      uint16_t port_be) noexcept;
+
+// client_identity_ipv6() - the client identity of an IPv6 address and port
+// @addr: the address, 16 bytes in network byte order
+// @port_be: the UDP port in network byte order
+//
+// Returns: the identity.
+// See also: client_identity_ipv4(), client_identity_from_sockaddr()
 client_identity client_identity_ipv6(const uint8_t addr[16],
                                      uint16_t port_be) noexcept;
 
-// The cookie for a client under one key.
+// make_cookie() - the cookie for a client under one key
+// @k: the key; its generation is written into the cookie
+// @id: the client the cookie is bound to
+//
+// The cookie is the key generation, big-endian, followed by the
+// SipHash-2-4 tag under k of the client's address, port and that
+// generation, little-endian: the very bytes the XDP responder writes into
+// its HelloVerifyRequest.
+//
+// Returns: the cookie, DC_COOKIE_LEN bytes.
+// See also: check_cookie(), cookie_send()
 dc_cookie make_cookie(const key& k, const client_identity& id) noexcept;
 
 enum class cookie_status : uint8_t {
@@ -61,32 +94,74 @@ enum class cookie_status : uint8_t {
   bad_tag,
 };
 
+// is_valid() - whether a cookie status means the cookie verified
+// @s: a status from check_cookie()
+//
+// Returns: true for valid_current and valid_previous, false otherwise.
+// See also: check_cookie()
 bool is_valid(cookie_status s) noexcept;
 
-// Checks cookie bytes against a key set in constant time in the tag.
+// check_cookie() - checks cookie bytes against a key set
+// @keys: the current and the previous key
+// @id: the client the cookie must be bound to
+// @cookie: the cookie bytes of the ClientHello
+//
+// The generation in the cookie picks the key; the tag is compared in
+// constant time.
+//
+// Returns: valid_current or valid_previous when the tag verifies under that
+// key; absent for no cookie, wrong_length when it is not DC_COOKIE_LEN
+// bytes, unknown_generation when its generation is neither key's, bad_tag
+// otherwise.
+// See also: is_valid(), make_cookie(), cookie_verify()
 cookie_status check_cookie(const key_set& keys, const client_identity& id,
                            std::span<const uint8_t> cookie) noexcept;
 
+// cookie_send() - sends a HelloVerifyRequest with a fresh cookie
+// @keys: the key set; its current key makes the cookie
+// @client_data: the peer's struct sockaddr (sockaddr_in or sockaddr_in6)
+// @client_data_size: the size of the structure at client_data
+// @prestate: the sequence numbers to echo, as cookie_verify() filled them;
+//   null sends zeros
+// @ptr: handed to push unchanged
+// @push: writes the record; same shape as gnutls_push_func
+// @server_version: the version written into the HelloVerifyRequest
+//
 // Sends a HelloVerifyRequest with a fresh cookie for the client through
-// push_func. client_data is the peer's struct sockaddr. The record carries
-// prestate->record_seq (all 48 bits) and message_seq
-// prestate->hsk_write_seq; a null prestate sends zeros. Returns what
-// push_func returned, kErrPushError if that was negative, or
+// push. The record carries prestate->record_seq (all 48 bits) and
+// message_seq prestate->hsk_write_seq.
+//
+// Returns: what push returned; kErrPushError if that was negative;
 // kErrInvalidRequest for a missing key, null arguments or client data that
 // is not an IPv4/IPv6 socket address.
+// See also: cookie_verify(), make_cookie(), gnutls_dtls_cookie_send(3)
 int cookie_send(const key_set* keys, const void* client_data,
                 size_t client_data_size, const prestate* prestate, void* ptr,
                 push_func push, uint16_t server_version = DC_VERSION_DTLS10);
 
-// Verifies the cookie in a ClientHello datagram from the client. Returns 0
-// and fills prestate (record_seq, hsk_read_seq = message_seq,
-// hsk_write_seq = 0) when the cookie verifies under the current or the
-// previous key. Otherwise a negative code: kErrInvalidRequest (missing key
-// or arguments), kErrUnexpectedPacketLength (truncated or inconsistent
-// lengths), kErrUnexpectedPacket (not an unfragmented epoch-0 ClientHello),
-// kErrBadCookie. On kErrBadCookie the prestate is filled the same way, so
-// the cookie_send that follows echoes the ClientHello's sequence numbers
-// as RFC 6347 asks; on other errors it is untouched.
+// cookie_verify() - verifies the cookie in a ClientHello datagram
+// @keys: the key set; the cookie may be from the current or the previous
+//   key
+// @client_data: the peer's struct sockaddr (sockaddr_in or sockaddr_in6)
+// @client_data_size: the size of the structure at client_data
+// @msg: the datagram, starting with the record header
+// @msg_size: its size
+// @prestate: filled with the ClientHello's sequence numbers
+//
+// Verifies the cookie in a ClientHello datagram from the client. When it
+// verifies, prestate gets record_seq, hsk_read_seq = message_seq and
+// hsk_write_seq = 0. On kErrBadCookie the prestate is filled the same way,
+// so the cookie_send() that follows echoes the ClientHello's sequence
+// numbers as RFC 6347 asks; on other errors it is untouched.
+//
+// Returns: 0 when the cookie verifies under the current or the previous
+// key. Otherwise a negative code: kErrInvalidRequest for a missing key or
+// arguments, kErrUnexpectedPacketLength for truncated or inconsistent
+// lengths, kErrUnexpectedPacket when the datagram is not an unfragmented
+// epoch-0 ClientHello, kErrBadCookie for a cookie that is absent or does
+// not verify.
+// See also: cookie_send(), check_cookie(), strerror(),
+//   gnutls_dtls_cookie_verify(3)
 int cookie_verify(const key_set* keys, const void* client_data,
                   size_t client_data_size, const void* msg, size_t msg_size,
                   prestate* prestate);
@@ -109,9 +184,49 @@ struct datum {
   size_t size = 0;
 };
 
+// cookie_send() - sends the HelloVerifyRequest libgnutls sends
+// @key: the HMAC-SHA1 key; GnuTLS suggests 16 bytes
+// @client_data: bytes that identify the client, usually its struct sockaddr
+// @client_data_size: their number, at most kMaxClientData
+// @prestate: the low bytes of record_seq and hsk_write_seq are echoed; null
+//   sends zeros
+// @ptr: handed to push unchanged
+// @push: writes the record; same shape as gnutls_push_func
+//
+// Writes the kRecordLen-byte record gnutls_dtls_cookie_send() writes: a
+// HelloVerifyRequest of version DTLS 1.0 whose kCookieLen-byte cookie is
+// the first bytes of HMAC-SHA1(key, client_data).
+//
+// Returns: what push returned, cut to an int as libgnutls does;
+// kErrPushError if that was negative; kErrInvalidRequest for a missing or
+// empty key, a null push, or client data that is null with a size or larger
+// than kMaxClientData.
+// See also: cookie_verify(), gnutls_dtls_cookie_send(3)
 int cookie_send(const datum* key, const void* client_data,
                 size_t client_data_size, const prestate* prestate, void* ptr,
                 push_func push);
+
+// cookie_verify() - verifies a cookie as libgnutls does
+// @key: the HMAC-SHA1 key cookie_send() used
+// @client_data: the same bytes cookie_send() was given for this client
+// @client_data_size: their number, at most kMaxClientData
+// @msg: the datagram, starting with the record header
+// @msg_size: its size
+// @prestate: filled on success
+//
+// Reads fixed offsets only, as gnutls_dtls_cookie_verify() does: the
+// session_id length at byte 59, then the cookie, which at least one byte
+// must follow. Content type, epoch, handshake type and fragment fields are
+// not checked. On success prestate gets the low byte of the record
+// sequence (byte 10) in record_seq, the low byte of message_seq (byte 18)
+// in hsk_read_seq and 0 in hsk_write_seq; on failure it is untouched.
+//
+// Returns: 0 when the cookie verifies; kErrUnexpectedPacketLength for a
+// datagram shorter than 60 bytes, a session_id length over 32 or a cookie
+// running past the end; kErrBadCookie for a cookie length other than
+// kCookieLen or a MAC mismatch; kErrInvalidRequest for a missing or empty
+// key, and for null pointers where libgnutls would crash.
+// See also: cookie_send(), gnutls_dtls_cookie_verify(3)
 int cookie_verify(const datum* key, const void* client_data,
                   size_t client_data_size, const void* msg, size_t msg_size,
                   prestate* prestate);

@@ -23,7 +23,13 @@ inline constexpr int kErrPushError = -53;
 // generation, or its tag does not verify.
 inline constexpr int kErrBadCookie = -214;
 
-// A short English description of a return code, never null.
+// strerror() - a short English description of a return code
+// @code: a return code of cookie_send() or cookie_verify()
+//
+// Returns: the description, never null; "success" for 0 and for the
+// non-negative byte counts of cookie_send(), "unknown error" for other
+// negative codes.
+// See also: cookie_verify(), cookie_send(), gnutls_strerror(3)
 const char* strerror(int code) noexcept;
 
 // Thrown for failures a caller cannot handle locally (OpenSSL failures,
