@@ -374,21 +374,27 @@ expect_ok dc detach --iface "$A"
 nothing_left "$A" "$B"
 
 # A lock that another process holds: a short hold is waited for, one that
-# does not end (this shell's) is reported with the holder after the wait.
-flock -o "$T/bpffs" sleep 1 &
-sleep 0.2
-expect_ok dc attach --iface "$A" --port 4433
-grep -q "waiting for process [0-9]* (flock) to release its lock on $T/bpffs" \
-  "$T/err" || fail "no word about the wait: $(cat "$T/err")"
-wait
-python3 -c '
+# does not end is reported with the holder after the wait.
+# hold_lock SECONDS: a process that holds the lock for SECONDS, in the
+# background ($lock_pid), once it holds it.
+hold_lock() {
+  rm -f "$T/locked"
+  python3 -c '
 import fcntl, os, sys, time
 fd = os.open(sys.argv[1], os.O_RDONLY)
 fcntl.flock(fd, fcntl.LOCK_EX)
 open(sys.argv[2], "w").close()
-time.sleep(60)' "$T/bpffs" "$T/locked" &
-lock_pid=$!
-for ((i = 0; i < 50; i++)); do [[ -e $T/locked ]] && break; sleep 0.1; done
+time.sleep(float(sys.argv[3]))' "$T/bpffs" "$T/locked" "$1" &
+  lock_pid=$!
+  for ((i = 0; i < 50; i++)); do [[ -e $T/locked ]] && return; sleep 0.1; done
+  fail "the lock holder did not start"
+}
+hold_lock 1
+expect_ok dc attach --iface "$A" --port 4433
+grep -q "waiting for process $lock_pid (python3) to release its lock on $T/bpffs" \
+  "$T/err" || fail "no word about the wait: $(cat "$T/err")"
+wait "$lock_pid"
+hold_lock 60
 before=$(state)
 start=$SECONDS
 expect_exit 1 "process $lock_pid \(python3\) has held the lock on $T/bpffs \(flock\) for more than 10 s: if it is a dtls-cookie command that hangs, stop it; else try again when it is done" \

@@ -112,7 +112,8 @@ unique_fd open_object(const fs::path& path) {
   not_ours(path, std::string("bpf_obj_get: ") + std::strerror(err));
 }
 
-// The ids of a pinned map, after checking it has the layout it must have.
+// The id of a pinned map, after checking that it has the layout it must
+// have.
 uint32_t check_map(int fd, const fs::path& path, const map_layout& want) {
   check_map_layout(fd, path, want);
   return map_info(fd, path).id;
