@@ -536,11 +536,11 @@ static __always_inline bool dc_reply_allowed(const struct dc_flow *fl)
 	b = bpf_map_lookup_elem(&dc_reply_limit, &key);
 	if (!b) {
 		/*
-		 * XXX: an evicted bucket comes back full, so a destination
-		 * whose bucket is pushed out by table_size other destinations
-		 * gets a new burst. Pushing it out takes table_size spoofed
-		 * ClientHellos (replies to them all) per burst of replies to
-		 * the victim: no gain in volume for the attacker.
+		 * XXX: an evicted bucket comes back full: a destination whose
+		 * bucket is pushed out by about table_size newer ones gets a
+		 * new burst. That costs an attacker about table_size spoofed
+		 * ClientHellos, each answered once, per burst at the victim,
+		 * and a bucket in use goes last (lookups mark it referenced).
 		 */
 		fresh.tokens = cap - DC_REPLY_TOKEN;
 		fresh.last_ns = now;

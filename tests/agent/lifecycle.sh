@@ -80,7 +80,7 @@ check_eq "json key age plausible" \
 
 # stats: every counter, zero so far (the peer is down, nothing arrives).
 expect_ok dc stats --json
-check_eq "stats counters" "$(json 'len(d["counters"])')" 16
+check_eq "stats counters" "$(json 'len(d["counters"])')" 17
 check_eq "stats all zero" "$(json 'sum(d["counters"].values())')" 0
 expect_ok dc stats
 grep -qE "^answered_no_cookie +0$" "$T/out" || fail "stats table lacks a row"
