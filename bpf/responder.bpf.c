@@ -13,6 +13,7 @@
 #include <linux/udp.h>
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
+#include <xdp/xdp_helpers.h>
 
 #include "dtls_cookie/abi/abi.h"
 #include "dtls_cookie/abi/siphash.h"
@@ -901,5 +902,19 @@ int dc_responder(struct xdp_md *ctx)
 	dc_count(reason, dc_verdict_counter(action));
 	return action;
 }
+
+/*
+ * Where the program runs in libxdp's dispatcher (dtls-cookie attach
+ * --multiprog), read from this BTF by libxdp and xdp-loader wherever the
+ * loaded program turns up. Priority 20: after a filter's deny list
+ * (xdp-filter takes 10), so a blocked source gets no HelloVerifyRequest;
+ * before programs without a run config (50), so a ClientHello is answered
+ * before a load balancer or monitor acts on it. Only XDP_PASS goes on to
+ * the next program: an answer (XDP_TX) or a drop ends the chain.
+ */
+struct {
+	__uint(priority, 20);
+	__uint(XDP_PASS, 1);
+} XDP_RUN_CONFIG(dc_responder);
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

@@ -131,6 +131,23 @@ unique_fd create_xdp_link(int prog_fd, int ifindex, attach_mode mode);
 // program held by a BPF link cannot be removed this way (EBUSY).
 void detach_netlink_xdp(int ifindex, attach_mode mode);
 
+// The maps of a loaded responder by fd: a second program loaded with them
+// shares its configuration, keys, counters and reply buckets.
+struct responder_maps {
+  int keys = -1;
+  int counters = -1;
+  int config = -1;
+  int reply_limit = -1;
+};
+
+// Loads the embedded program once more, as a freplace program
+// (BPF_PROG_TYPE_EXT) over the function dc_responder of target_prog_fd (a
+// loaded responder), with maps instead of new ones, and returns its fd. An
+// extension is what libxdp's dispatcher links in place of one of its
+// slots; the kernel checks it against each new target as it is linked.
+// Throws bpf_error: EPERM means the kernel loads no freplace programs.
+unique_fd load_extension(int target_prog_fd, const responder_maps& maps);
+
 // The program attached to one interface through a BPF link; detached on
 // destruction.
 class attachment {

@@ -5,6 +5,7 @@
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include <fcntl.h>
 #include <linux/if_link.h>
 #include <unistd.h>
 
@@ -279,6 +280,19 @@ void detach_netlink_xdp(int ifindex, attach_mode mode) {
   if (err) fail("bpf_xdp_detach", ifindex_name(ifindex), err);
 }
 
+namespace {
+
+// Destroys a skeleton that load_extension() opened.
+struct skeleton_owner {
+  explicit skeleton_owner(::responder* s) noexcept : skel(s) {}
+  skeleton_owner(const skeleton_owner&) = delete;
+  skeleton_owner& operator=(const skeleton_owner&) = delete;
+  ~skeleton_owner() { ::responder__destroy(skel); }
+  ::responder* skel;
+};
+
+}  // namespace
+
 struct responder::skeleton {
   explicit skeleton(::responder* s) noexcept : skel(s) {}
   skeleton(const skeleton&) = delete;
@@ -305,6 +319,38 @@ responder responder::load(const dc_config& cfg) {
   err = ::responder__load(skel->skel);
   if (err) fail("bpf_object__load_skeleton", "responder", err);
   return responder(std::move(skel));
+}
+
+unique_fd load_extension(int target_prog_fd, const responder_maps& maps) {
+  ::responder* raw = ::responder__open();
+  if (raw == nullptr) fail("bpf_object__open_skeleton", "responder", errno);
+  const skeleton_owner skel(raw);
+  // Reused maps are neither created nor written: the frozen configuration
+  // of the target is the one the verifier folds into this program too.
+  for (auto [map, fd] :
+       {std::pair{raw->maps.dc_keys, maps.keys},
+        std::pair{raw->maps.dc_counters, maps.counters},
+        std::pair{raw->maps.rodata, maps.config},
+        std::pair{raw->maps.dc_reply_limit, maps.reply_limit}}) {
+    const int err = bpf_map__reuse_fd(map, fd);
+    if (err) fail("bpf_map__reuse_fd", bpf_map__name(map), err);
+  }
+  bpf_program* prog = raw->progs.dc_responder;
+  int err = bpf_program__set_type(prog, BPF_PROG_TYPE_EXT);
+  if (!err)
+    err = bpf_program__set_expected_attach_type(prog, bpf_attach_type(0));
+  if (!err)
+    err = bpf_program__set_attach_target(prog, target_prog_fd, kProgName);
+  if (err) fail("bpf_program__set_attach_target", kProgName, err);
+  // Not the skeleton's load: that would also map the reused maps into
+  // this process, which nothing here reads.
+  err = bpf_object__load(raw->obj);
+  if (err)
+    fail("bpf_object__load", std::string(kProgName) + " as a freplace program",
+         err);
+  unique_fd fd(fcntl(bpf_program__fd(prog), F_DUPFD_CLOEXEC, 3));
+  if (!fd) fail("fcntl(F_DUPFD_CLOEXEC)", kProgName, errno);
+  return fd;
 }
 
 int responder::prog_fd() const noexcept {
