@@ -35,6 +35,7 @@ struct attach_cli {
   std::string secret_file;
   int interval = 60;
   bool replace = false;
+  bool multiprog = false;
   std::string established = "pass", fragmented = "pass", dtls13 = "pass",
               malformed = "drop", no_keys = "pass", server_version = "1.0";
   std::vector<std::string> local_addrs;
@@ -125,6 +126,7 @@ attach_options attach_cli::resolve() const {
   o.responder.reply_table_size = reply_table_size;
   o.mode = mode == "skb" ? attach_mode::generic : attach_mode::native;
   o.replace = replace;
+  o.multiprog = multiprog;
   o.pin_dir = pin_dir;
   if (!secret_file.empty()) o.keys.secret_file = secret_file;
   o.keys.interval = std::chrono::seconds(interval);
@@ -176,7 +178,13 @@ void add_attach_options(CLI::App* cmd, attach_cli& a) {
   add_pin_dir(cmd, a.pin_dir);
   cmd->add_flag("--replace", a.replace,
                 "remove an XDP program another tool attached to the "
-                "interface (through netlink) instead of refusing");
+                "interface (through netlink) instead of refusing; with "
+                "--multiprog only one that is not in libxdp's dispatcher");
+  cmd->add_flag("--multiprog", a.multiprog,
+                "run beside other XDP programs in libxdp's dispatcher (as "
+                "xdp-loader and xdp-filter do; made when the interface has "
+                "none), at priority 20, going on to the next program on "
+                "XDP_PASS; needs a kernel that loads freplace programs");
   add_secret_file(cmd, a.secret_file);
 
   const char* policy = "Policy (datagrams to the ports that are not answered)";
@@ -337,7 +345,10 @@ command_line::command_line()
       "  dtls-cookie attach --iface eth0 --port 4433 --reply-rate 100 "
       "--reply-prefix6 56\n"
       "      at most 100 HelloVerifyRequests a second (burst 2000) to one "
-      "IPv4 address or IPv6 /56\n");
+      "IPv4 address or IPv6 /56\n"
+      "  dtls-cookie attach --iface eth0 --port 4433 --multiprog\n"
+      "      run beside xdp-filter or programs loaded with xdp-loader load; "
+      "xdp-loader status lists them all\n");
 
   b.detach = app_->add_subcommand(
       "detach", "take the responder off an interface; the last one unpins it");

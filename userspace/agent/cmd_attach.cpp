@@ -188,15 +188,23 @@ attach_result attach_all(const attach_options& o, bool adopt) {
     if (e.attached()) throw;
     incomplete = true;
   }
-  if (!o.replace) {
-    // Refused before anything is loaded; an interface this instance
-    // already holds is judged below.
+  // Refused before anything is loaded; an interface this instance already
+  // holds is judged below.
+  std::vector<std::string> fresh;
+  {
     std::vector<link_info> held;
     if (inst) held = inst->links();
     for (const std::string& i : o.ifaces)
       if (std::none_of(held.begin(), held.end(),
                        [&](const link_info& l) { return l.ifname == i; }))
-        refuse_foreign_xdp(i);
+        fresh.push_back(i);
+  }
+  if (o.multiprog && !fresh.empty()) require_multiprog_support();
+  for (const std::string& i : fresh) {
+    if (o.multiprog)
+      refuse_unshareable_xdp(i, o.mode, o.replace);
+    else if (!o.replace)
+      refuse_foreign_xdp(i);
   }
   std::optional<key_set> leftover_keys;
   if (incomplete) {
@@ -276,10 +284,9 @@ attach_result attach_all(const attach_options& o, bool adopt) {
     const bool requested =
         std::find(o.ifaces.begin(), o.ifaces.end(), l.ifname) != o.ifaces.end();
     if (requested && l.ifindex != int(if_nametoindex(l.ifname.c_str()))) {
-      spdlog::warn(
-          "the link pinned for {} belongs to an interface that is "
-          "gone; replacing it",
-          l.ifname);
+      spdlog::warn("the attachment pinned for {} is gone ({}); replacing it",
+                   l.ifname,
+                   l.gone.empty() ? "the interface was made anew" : l.gone);
       inst->detach(l.ifname);
       continue;
     }
@@ -300,20 +307,35 @@ attach_result attach_all(const attach_options& o, bool adopt) {
   std::vector<link_info> result;
   std::vector<std::string> made;
   try {
+    if (o.multiprog &&
+        std::any_of(o.ifaces.begin(), o.ifaces.end(), [&](const auto& i) {
+          return find_link(i) == existing.end();
+        }))
+      inst->probe_multiprog();
     for (const std::string& i : o.ifaces) {
       if (auto it = find_link(i); it != existing.end()) {
         if (it->mode != o.mode)
           spdlog::warn("{} stays attached in {} mode (asked for {})", i,
                        mode_name(it->mode), mode_name(o.mode));
+        if (it->multiprog != o.multiprog)
+          spdlog::warn("{} stays attached {} (asked {})", i,
+                       it->multiprog ? "in libxdp's dispatcher" : "alone",
+                       o.multiprog ? "for --multiprog" : "without --multiprog");
         spdlog::info("adopted the attachment to {} (ifindex {})", i,
                      it->ifindex);
         result.push_back(*it);
         continue;
       }
-      const link_info l = inst->attach(i, o.mode, o.replace);
+      const link_info l = inst->attach(i, o.mode, o.replace, o.multiprog);
       made.push_back(i);
-      spdlog::info("attached to {} (ifindex {}, {} mode, link id {})", i,
-                   l.ifindex, mode_name(l.mode), l.link_id);
+      if (l.multiprog)
+        spdlog::info(
+            "attached to {} (ifindex {}, {} mode) in libxdp's dispatcher "
+            "(id {}) as program id {}",
+            i, l.ifindex, mode_name(l.mode), l.dispatcher_id, l.prog_id);
+      else
+        spdlog::info("attached to {} (ifindex {}, {} mode, link id {})", i,
+                     l.ifindex, mode_name(l.mode), l.link_id);
       result.push_back(l);
     }
   } catch (...) {

@@ -13,6 +13,7 @@
 #include "commands.hpp"
 #include "dtls_cookie/error.hpp"
 #include "dtls_cookie/model.hpp"
+#include "dtls_cookie/multiprog.hpp"
 #include "dtls_cookie/pinned_layout.hpp"
 #include "instance.hpp"
 
@@ -120,6 +121,23 @@ std::string join(const std::vector<std::string>& parts, const char* sep) {
   return out;
 }
 
+// The programs of the dispatcher that holds l, ours marked; empty when
+// libxdp cannot read the hook any more.
+std::vector<dispatched_program> dispatcher_programs(const link_info& l) {
+  if (!l.multiprog || l.ifindex == 0) return {};
+  try {
+    return query_xdp_hook(l.ifindex).programs;
+  } catch (const std::exception&) {
+    return {};
+  }
+}
+
+// JSON's "mode": how the program runs there, the XDP mode apart.
+const char* mode_text(const link_info& l) {
+  if (l.ifindex == 0) return "gone";
+  return l.multiprog ? "multiprog" : mode_name(l.mode);
+}
+
 void print_status_text(const instance& inst, const dc_config& cfg,
                        const std::vector<link_info>& links,
                        const key_set& keys) {
@@ -128,12 +146,28 @@ void print_status_text(const instance& inst, const dc_config& cfg,
   if (links.empty()) std::printf("%-16snone\n", "interfaces");
   for (size_t i = 0; i < links.size(); ++i) {
     const link_info& l = links[i];
-    const std::string where =
-        l.ifindex == 0 ? std::string("gone: the interface no longer exists")
-                       : "ifindex " + std::to_string(l.ifindex) + ", " +
-                             mode_name(l.mode) + " mode";
-    std::printf("%-16s%s (%s, link id %u)\n", i == 0 ? "interfaces" : "",
-                l.ifname.c_str(), where.c_str(), l.link_id);
+    const char* label = i == 0 ? "interfaces" : "";
+    if (l.ifindex == 0) {
+      std::printf("%-16s%s (gone: %s)\n", label, l.ifname.c_str(),
+                  l.gone.c_str());
+      continue;
+    }
+    if (!l.multiprog) {
+      std::printf("%-16s%s (ifindex %d, %s mode, link id %u)\n", label,
+                  l.ifname.c_str(), l.ifindex, mode_name(l.mode), l.link_id);
+      continue;
+    }
+    std::printf(
+        "%-16s%s (ifindex %d, multiprog in %s mode: libxdp dispatcher id "
+        "%u, freplace program id %u)\n",
+        label, l.ifname.c_str(), l.ifindex, mode_name(l.mode), l.dispatcher_id,
+        l.prog_id);
+    for (const dispatched_program& p : dispatcher_programs(l))
+      std::printf(
+          "%-16s  %s %s (id %u, priority %u, chain %s)\n", "",
+          p.id == l.prog_id ? "ours  " : "beside", p.name.c_str(), p.id,
+          p.priority,
+          p.chain_call_actions.empty() ? "none" : p.chain_call_actions.c_str());
   }
   std::vector<std::string> parts;
   for (uint16_t p : ports_of(cfg)) parts.push_back(std::to_string(p));
@@ -234,12 +268,26 @@ int cmd_status(const std::filesystem::path& pin_dir, bool json) {
   j["pin_dir"] = inst.dir().string();
   j["program_id"] = inst.prog_id();
   j["interfaces"] = ordered_json::array();
-  for (const link_info& l : links)
-    j["interfaces"].push_back(
-        {{"name", l.ifname},
-         {"ifindex", l.ifindex},
-         {"mode", l.ifindex == 0 ? "gone" : mode_name(l.mode)},
-         {"link_id", l.link_id}});
+  for (const link_info& l : links) {
+    ordered_json i = {{"name", l.ifname},
+                      {"ifindex", l.ifindex},
+                      {"mode", mode_text(l)},
+                      {"link_id", l.link_id}};
+    if (l.ifindex == 0) i["gone"] = l.gone;
+    if (l.multiprog) {
+      if (l.ifindex != 0) i["xdp_mode"] = mode_name(l.mode);
+      i["dispatcher_id"] = l.dispatcher_id;
+      i["program_id"] = l.prog_id;
+      i["programs"] = ordered_json::array();
+      for (const dispatched_program& p : dispatcher_programs(l))
+        i["programs"].push_back({{"id", p.id},
+                                 {"name", p.name},
+                                 {"priority", p.priority},
+                                 {"chain_call_actions", p.chain_call_actions},
+                                 {"ours", p.id == l.prog_id}});
+    }
+    j["interfaces"].push_back(i);
+  }
   j["ports"] = ports_of(cfg);
   ordered_json policies = ordered_json::object();
   for (auto [name, p] : policies_of(cfg)) policies[name] = policy_name(p);

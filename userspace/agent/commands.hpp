@@ -26,6 +26,8 @@ struct attach_options {
   // interfaces' own addresses are added by attach_all().
   responder_options responder;
   attach_mode mode = attach_mode::native;
+  // Through libxdp's dispatcher, beside other XDP programs.
+  bool multiprog = false;
   bool replace = false;
   std::filesystem::path pin_dir;
   key_options keys;

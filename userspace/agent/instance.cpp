@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/sysmacros.h>
+#include <sys/utsname.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -30,6 +31,7 @@
 #include <utility>
 
 #include "dtls_cookie/error.hpp"
+#include "dtls_cookie/multiprog.hpp"
 #include "dtls_cookie/pinned_layout.hpp"
 
 namespace dtls_cookie::agent {
@@ -42,12 +44,15 @@ constexpr const char* kKeysPin = "keys";
 constexpr const char* kCountersPin = "counters";
 constexpr const char* kConfigPin = "config";
 constexpr std::string_view kLinkPrefix = "link-";
+constexpr std::string_view kMultiprogPrefix = "multiprog-";
 constexpr const char* kBpffsRoot = "/sys/fs/bpf";
 constexpr std::chrono::milliseconds kLockPoll{50};
 
 // What the embedded object calls its program; the maps' names are in
-// their layouts (pinned_layout.hpp).
+// their layouts (pinned_layout.hpp), but for the reply limit's, which is
+// not pinned: an extension finds it through the pinned program.
 constexpr std::string_view kProgName = "dc_responder";
+constexpr std::string_view kReplyLimitMapName = "dc_reply_limit";
 
 std::string errno_text(int err) {
   std::string s = std::strerror(err < 0 ? -err : err);
@@ -158,10 +163,23 @@ bool is_link_pin(const std::string& name) {
   return name.size() > kLinkPrefix.size() && name.starts_with(kLinkPrefix);
 }
 
+bool is_multiprog_pin(const std::string& name) {
+  return name.size() > kMultiprogPrefix.size() &&
+         name.starts_with(kMultiprogPrefix);
+}
+
 std::string ifname_of_pin(const std::string& pin_name) {
-  std::string n = pin_name.substr(kLinkPrefix.size());
+  const size_t prefix =
+      is_multiprog_pin(pin_name) ? kMultiprogPrefix.size() : kLinkPrefix.size();
+  std::string n = pin_name.substr(prefix);
   std::replace(n.begin(), n.end(), ':', '.');
   return n;
+}
+
+// The pin name of ifname after prefix; see link_pin().
+std::string pin_name(std::string_view prefix, std::string ifname) {
+  std::replace(ifname.begin(), ifname.end(), '.', ':');
+  return std::string(prefix) + ifname;
 }
 
 void check_ifname(const std::string& ifname) {
@@ -196,13 +214,132 @@ std::string describe_xdp(const xdp_state& s) {
   return out + ")";
 }
 
+// "a (id 7, priority 10), b (id 9, priority 50)"
+std::string describe_programs(const xdp_hook& h) {
+  std::string out;
+  for (const dispatched_program& p : h.programs)
+    out += (out.empty() ? "" : ", ") + p.name + " (id " + std::to_string(p.id) +
+           ", priority " + std::to_string(p.priority) + ")";
+  return out.empty() ? "no programs" : out;
+}
+
+// libxdp's view of the hook, or nothing when libxdp cannot read it (a
+// dispatcher of another libxdp): the callers then go by the kernel's view.
+std::optional<xdp_hook> try_query_hook(int ifindex) {
+  try {
+    return query_xdp_hook(ifindex);
+  } catch (const bpf_error& e) {
+    spdlog::debug("libxdp cannot read the XDP hook of ifindex {}: {}", ifindex,
+                  e.what());
+    return std::nullopt;
+  }
+}
+
+bool holds_program(const xdp_hook& h, uint32_t id) {
+  return std::any_of(h.programs.begin(), h.programs.end(),
+                     [id](const dispatched_program& p) { return p.id == id; });
+}
+
+// Removes a program attached through netlink from ifindex, in the mode the
+// kernel reports it in (both when it reports several); a dispatcher goes
+// through libxdp, which unpins it too. Throws error when a BPF link holds
+// the program.
+void remove_foreign_xdp(const std::string& ifname, int ifindex,
+                        const xdp_state& present) {
+  // Described first: once detached, the program may be gone.
+  const std::string foreign = describe_xdp(present);
+  const std::optional<xdp_hook> hook = try_query_hook(ifindex);
+  try {
+    if (hook && hook->dispatcher) {
+      remove_dispatcher(ifindex);
+      spdlog::info(
+          "removed libxdp's dispatcher (id {}) from {} with {} "
+          "(--replace)",
+          hook->prog_id, ifname, describe_programs(*hook));
+      return;
+    }
+    if (present.mode) {
+      detach_netlink_xdp(ifindex, *present.mode);
+    } else {
+      for (attach_mode m : {attach_mode::native, attach_mode::generic})
+        if (query_xdp(ifindex).prog_id != 0) detach_netlink_xdp(ifindex, m);
+    }
+  } catch (const bpf_error& e) {
+    if (e.code() != EBUSY) throw;
+    throw error(foreign + " on " + ifname +
+                " is held by a BPF link of another tool, which --replace "
+                "cannot remove: detach it with that tool (bpftool link "
+                "show lists links)");
+  }
+  spdlog::info("removed {} from {} (--replace)", foreign, ifname);
+}
+
 }  // namespace
 
 void refuse_foreign_xdp(const std::string& ifname) {
-  const xdp_state present = query_xdp(ifindex_of(ifname));
-  if (present.prog_id != 0)
-    throw error(ifname + " already carries " + describe_xdp(present) +
-                ": dtls-cookie does not replace it unless --replace is given");
+  const int ifindex = ifindex_of(ifname);
+  const xdp_state present = query_xdp(ifindex);
+  if (present.prog_id == 0) return;
+  std::string what = describe_xdp(present);
+  std::string advice =
+      "dtls-cookie does not replace it unless --replace is given";
+  if (const std::optional<xdp_hook> h = try_query_hook(ifindex);
+      h && h->dispatcher) {
+    what += ", libxdp's dispatcher holding " + describe_programs(*h);
+    advice =
+        "add --multiprog to run beside them, or --replace to remove "
+        "them all";
+  }
+  throw error(ifname + " already carries " + what + ": " + advice);
+}
+
+void require_multiprog_support() {
+  if (!kernel_loads_extensions())
+    throw error(
+        "--multiprog: this kernel loads no freplace (BPF_PROG_TYPE_EXT) "
+        "programs (bpftool feature probe kernel: 'program_type ext is NOT "
+        "available'), and libxdp's dispatcher, which runs several XDP "
+        "programs on one interface, is made of them; libxdp itself (so "
+        "xdp-loader too) attaches a single program alone here. Attach "
+        "without --multiprog to an interface that carries no other XDP "
+        "program");
+  const fs::path bpffs = libxdp_bpffs();
+  ensure_bpffs(bpffs);
+}
+
+void refuse_unshareable_xdp(const std::string& ifname, attach_mode mode,
+                            bool replace) {
+  const int ifindex = ifindex_of(ifname);
+  const xdp_state present = query_xdp(ifindex);
+  if (present.prog_id == 0) return;
+  xdp_hook hook;
+  try {
+    hook = query_xdp_hook(ifindex);
+  } catch (const bpf_error& e) {
+    throw error(ifname + " carries " + describe_xdp(present) +
+                ", which this libxdp cannot read (" + e.what() +
+                "; a dispatcher of a newer libxdp says so): --multiprog "
+                "joins only a dispatcher this libxdp can rebuild; attach "
+                "with the tools of that libxdp, or unload it first "
+                "(xdp-loader unload --all " +
+                ifname + ")");
+  }
+  if (!hook.dispatcher) {
+    if (replace) return;
+    throw error(
+        ifname + " carries " + describe_xdp(present) +
+        " alone, not in libxdp's dispatcher, so --multiprog cannot run "
+        "beside it: load it again through libxdp (xdp-loader load; libxdp "
+        "under " +
+        libxdp_bpffs().string() +
+        ", LIBXDP_BPFFS, must be the one this agent uses), or give --replace "
+        "to remove it");
+  }
+  if (hook.mode && *hook.mode != mode)
+    throw error(ifname + "'s libxdp dispatcher (id " +
+                std::to_string(hook.prog_id) + ", holding " +
+                describe_programs(hook) + ") runs in " + mode_name(*hook.mode) +
+                " mode: add --mode " + mode_name(*hook.mode) + " to join it");
 }
 
 const char* mode_name(attach_mode mode) {
@@ -300,7 +437,7 @@ std::optional<instance> instance::open_present(
   if (names.empty()) return std::nullopt;
   for (const std::string& n : names) {
     if (n == kProgPin || n == kKeysPin || n == kCountersPin ||
-        n == kConfigPin || is_link_pin(n))
+        n == kConfigPin || is_link_pin(n) || is_multiprog_pin(n))
       continue;
     not_ours(dir / n, "an unexpected name in a pin directory");
   }
@@ -354,6 +491,30 @@ std::optional<instance> instance::open_present(
     const bpf_link_info li = link_info_of(link.get(), dir / n);
     if (li.type != BPF_LINK_TYPE_XDP || !inst.prog_ || li.prog_id != pi.id)
       not_ours(dir / n, "not an XDP link of the pinned program");
+  }
+  // The freplace program of the interfaces in libxdp's dispatchers: one
+  // program, ours, reading the very maps of the pinned one.
+  uint32_t extension_id = 0;
+  for (const std::string& n : names) {
+    if (!is_multiprog_pin(n)) continue;
+    const unique_fd fd = open_object(dir / n);
+    if (bpf_object_kind(fd.get()) != "program")
+      not_ours(dir / n,
+               "a BPF " + bpf_object_kind(fd.get()) + ", not a program");
+    const bpf_prog_info ei = prog_info(fd.get(), dir / n);
+    if (ei.type != BPF_PROG_TYPE_EXT || std::string_view(ei.name) != kProgName)
+      not_ours(dir / n, "program '" + std::string(ei.name) +
+                            "' is not the freplace program " +
+                            std::string(kProgName));
+    if (!inst.prog_ || prog_map_ids(fd.get(), dir / n) !=
+                           prog_map_ids(inst.prog_.get(), dir / kProgPin))
+      not_ours(dir / n,
+               "a freplace program that does not use the maps of "
+               "the pinned program");
+    if (extension_id != 0 && ei.id != extension_id)
+      not_ours(dir / n, "another freplace program than the other " +
+                            std::string(kMultiprogPrefix) + "* pins");
+    extension_id = ei.id;
   }
   for (const char* n : {kProgPin, kKeysPin, kCountersPin, kConfigPin})
     if (!names.contains(n)) missing.emplace_back(n);
@@ -428,9 +589,13 @@ std::vector<link_info> instance::links() const {
   std::set<std::string> names;
   for (const auto& entry : fs::directory_iterator(dir_)) {
     const std::string n = entry.path().filename().string();
-    if (is_link_pin(n)) names.insert(n);
+    if (is_link_pin(n) || is_multiprog_pin(n)) names.insert(n);
   }
   for (const std::string& n : names) {
+    if (is_multiprog_pin(n)) {
+      out.push_back(multiprog_link(n));
+      continue;
+    }
     const unique_fd fd = open_object(dir_ / n);
     const bpf_link_info li = link_info_of(fd.get(), dir_ / n);
     link_info l;
@@ -440,6 +605,8 @@ std::vector<link_info> instance::links() const {
     if (l.ifindex != 0) {
       const xdp_state s = query_xdp(l.ifindex);
       if (s.mode) l.mode = *s.mode;
+    } else {
+      l.gone = "the interface no longer exists";
     }
     out.push_back(l);
   }
@@ -447,42 +614,25 @@ std::vector<link_info> instance::links() const {
 }
 
 link_info instance::attach(const std::string& ifname, attach_mode mode,
-                           bool replace) {
+                           bool replace, bool multiprog) {
   const int ifindex = ifindex_of(ifname);
   const fs::path pin = link_pin(ifname);
+  const fs::path mpin = dir_ / pin_name(kMultiprogPrefix, ifname);
   std::error_code ec;
-  if (fs::exists(pin, ec))
-    throw error("already attached to " + ifname + " (" + pin.string() +
-                "): detach it first (dtls-cookie detach --iface " + ifname +
-                ")");
+  for (const fs::path& p : {pin, mpin})
+    if (fs::exists(p, ec))
+      throw error("already attached to " + ifname + " (" + p.string() +
+                  "): detach it first (dtls-cookie detach --iface " + ifname +
+                  ")");
+  if (multiprog) return attach_multiprog(ifname, ifindex, mode, replace, mpin);
 
   if (!replace) refuse_foreign_xdp(ifname);
   const xdp_state present = query_xdp(ifindex);
   spdlog::debug("{} (ifindex {}) before attaching: XDP program id {}", ifname,
                 ifindex, present.prog_id);
-  if (present.prog_id != 0) {
-    // Described first: once detached, the program may be gone.
-    // XXX: not atomic: if our link cannot be created after this, the
-    // interface is left with no XDP program at all.
-    const std::string foreign = describe_xdp(present);
-    try {
-      // A program attached through netlink has one mode; try the one the
-      // kernel reported, and both when it reported several.
-      if (present.mode) {
-        detach_netlink_xdp(ifindex, *present.mode);
-      } else {
-        for (attach_mode m : {attach_mode::native, attach_mode::generic})
-          if (query_xdp(ifindex).prog_id != 0) detach_netlink_xdp(ifindex, m);
-      }
-    } catch (const bpf_error& e) {
-      if (e.code() != EBUSY) throw;
-      throw error(foreign + " on " + ifname +
-                  " is held by a BPF link of another tool, which --replace "
-                  "cannot remove: detach it with that tool (bpftool link "
-                  "show lists links)");
-    }
-    spdlog::info("removed {} from {} (--replace)", foreign, ifname);
-  }
+  // XXX: not atomic: if our link cannot be created after this, the
+  // interface is left with no XDP program at all.
+  if (present.prog_id != 0) remove_foreign_xdp(ifname, ifindex, present);
 
   unique_fd link;
   try {
@@ -502,10 +652,137 @@ link_info instance::attach(const std::string& ifname, attach_mode mode,
   return link_info{ifname, ifindex, mode, li.id};
 }
 
+link_info instance::attach_multiprog(const std::string& ifname, int ifindex,
+                                     attach_mode mode, bool replace,
+                                     const fs::path& pin) {
+  refuse_unshareable_xdp(ifname, mode, replace);
+  const xdp_state present = query_xdp(ifindex);
+  if (present.prog_id != 0) {
+    const std::optional<xdp_hook> hook = try_query_hook(ifindex);
+    // XXX: not atomic, as without --multiprog: a program removed here is
+    // not put back if the dispatcher cannot be attached after it.
+    if (!hook || !hook->dispatcher)
+      remove_foreign_xdp(ifname, ifindex, present);
+  }
+  const int ext = extension_fd();
+  try {
+    attach_to_dispatcher(ext, ifindex, mode);
+  } catch (const bpf_error& e) {
+    std::string why = e.what();
+    if (e.code() == EOPNOTSUPP && mode == attach_mode::native)
+      why += "; if " + ifname + " has no native XDP, use --mode skb";
+    throw error("libxdp could not run the responder in the dispatcher of " +
+                ifname + " (" + why + "; -v shows libxdp's reasons)");
+  }
+  // Until the pin exists, nothing of ours records the attachment: undone
+  // through libxdp if the pin cannot be made.
+  try {
+    pin_object(ext, pin.string());
+  } catch (...) {
+    try {
+      detach_from_dispatcher(ext, ifindex);
+    } catch (const std::exception& e) {
+      spdlog::warn("undoing the attachment to {}: {}", ifname, e.what());
+    }
+    throw;
+  }
+  return multiprog_link(pin.filename().string());
+}
+
+link_info instance::multiprog_link(const std::string& pin) const {
+  link_info l;
+  l.ifname = ifname_of_pin(pin);
+  l.multiprog = true;
+  const unique_fd fd = open_object(dir_ / pin);
+  l.prog_id = prog_info(fd.get(), dir_ / pin).id;
+  const unsigned idx = if_nametoindex(l.ifname.c_str());
+  if (idx == 0) {
+    l.gone = "the interface no longer exists";
+    return l;
+  }
+  const std::optional<xdp_hook> h = try_query_hook(int(idx));
+  if (!h || !h->dispatcher || !holds_program(*h, l.prog_id)) {
+    l.gone = "no longer in libxdp's dispatcher on " + l.ifname +
+             " (removed by another tool, or the interface was made anew)";
+    return l;
+  }
+  l.ifindex = int(idx);
+  l.dispatcher_id = h->prog_id;
+  if (h->mode) l.mode = *h->mode;
+  return l;
+}
+
+int instance::extension_fd() {
+  if (extension_) return extension_.get();
+  for (const auto& entry : fs::directory_iterator(dir_))
+    if (is_multiprog_pin(entry.path().filename().string())) {
+      extension_ = open_object(entry.path());
+      return extension_.get();
+    }
+  // The reply limit's map is not pinned; the pinned program names it.
+  unique_fd reply_limit;
+  for (uint32_t id : prog_map_ids(prog_.get(), dir_ / kProgPin)) {
+    unique_fd fd(bpf_map_get_fd_by_id(id));
+    if (!fd)
+      throw error("bpf_map_get_fd_by_id(" + std::to_string(id) +
+                  ") failed: " + errno_text(errno));
+    if (std::string_view(map_info(fd.get(), dir_ / kProgPin).name) ==
+        kReplyLimitMapName) {
+      reply_limit = std::move(fd);
+      break;
+    }
+  }
+  if (!reply_limit)
+    throw error("the program pinned in " + dir_.string() + " uses no map " +
+                std::string(kReplyLimitMapName));
+  const responder_maps maps{keys_.get(), counters_.get(), config_.get(),
+                            reply_limit.get()};
+  extension_ = load_extension(prog_.get(), maps);
+  spdlog::debug("loaded dc_responder as a freplace program (id {})",
+                prog_info(extension_.get(), dir_).id);
+  return extension_.get();
+}
+
+void instance::probe_multiprog() {
+  try {
+    probe_dispatcher(extension_fd());
+  } catch (const bpf_error& e) {
+    std::string why;
+    utsname u{};
+    unsigned major = 0, minor = 0;
+    if (::uname(&u) == 0 &&
+        std::sscanf(u.release, "%u.%u", &major, &minor) == 2 &&
+        (major > 6 || (major == 6 && minor >= 13)))
+      why =
+          ": from Linux 6.13 on the kernel refuses an extension that "
+          "changes packet data (the responder shrinks every frame it "
+          "answers) in place of a dispatcher slot that does not, and the "
+          "slots of this libxdp's dispatcher do not; a libxdp whose slots "
+          "are marked as changing packet data lifts this";
+    throw error(
+        "--multiprog: libxdp cannot run the responder in its "
+        "dispatcher on this kernel (" +
+        std::string(e.what()) + ")" + why +
+        ". Attach without --multiprog to an interface that "
+        "carries no other XDP program");
+  }
+}
+
 bool instance::detach(const std::string& ifname) {
   const fs::path pin = link_pin(ifname);
   std::error_code ec;
-  if (!fs::exists(pin, ec)) return false;
+  if (!fs::exists(pin, ec)) {
+    const fs::path mpin = dir_ / pin_name(kMultiprogPrefix, ifname);
+    if (!fs::exists(mpin, ec)) return false;
+    const unique_fd fd = open_object(mpin);
+    const unsigned idx = if_nametoindex(ifname.c_str());
+    if (idx != 0 && !detach_from_dispatcher(fd.get(), int(idx)))
+      spdlog::debug("the responder was no longer in the dispatcher of {}",
+                    ifname);
+    if (::unlink(mpin.c_str()) != 0)
+      throw error("cannot remove " + mpin.string() + ": " + errno_text(errno));
+    return true;
+  }
   const unique_fd link = open_object(pin);
   const bpf_link_info li = link_info_of(link.get(), pin);
   // bpf_link_detach clears the hook even while another process (a running
@@ -524,15 +801,14 @@ bool instance::detach(const std::string& ifname) {
 
 fs::path instance::link_pin(const std::string& ifname) const {
   check_ifname(ifname);
-  std::string n = ifname;
-  std::replace(n.begin(), n.end(), '.', ':');
-  return dir_ / (std::string(kLinkPrefix) + n);
+  return dir_ / pin_name(kLinkPrefix, ifname);
 }
 
 void instance::remove() {
   std::vector<fs::path> pins;
   for (const auto& entry : fs::directory_iterator(dir_))
-    if (is_link_pin(entry.path().filename().string()))
+    if (is_link_pin(entry.path().filename().string()) ||
+        is_multiprog_pin(entry.path().filename().string()))
       pins.push_back(entry.path());
   for (const char* n : {kConfigPin, kCountersPin, kKeysPin, kProgPin})
     pins.push_back(dir_ / n);

@@ -11,6 +11,11 @@
 //                   bpffs refuses dots in names (EPERM, reserved), so a
 //                   '.' of the name (eth0.100) is written ':', which no
 //                   interface name contains
+//   multiprog-<ifname>  the responder's freplace program (one for every such
+//                   interface, sharing the maps above), pinned once for each
+//                   interface where it runs in libxdp's dispatcher beside
+//                   other XDP programs; libxdp pins the dispatcher and the
+//                   links under its own bpffs directory
 #pragma once
 
 #include <chrono>
@@ -31,9 +36,14 @@ inline constexpr const char* kDefaultPinDir = "/sys/fs/bpf/dtls-cookie";
 
 struct link_info {
   std::string ifname;
-  int ifindex = 0;
+  int ifindex = 0;  // 0 when the attachment is gone (see gone)
   attach_mode mode = attach_mode::native;
-  uint32_t link_id = 0;
+  uint32_t link_id = 0;  // the BPF link; 0 through libxdp's dispatcher
+  // Through libxdp's dispatcher: its program id and ours (the extension).
+  bool multiprog = false;
+  uint32_t dispatcher_id = 0;
+  uint32_t prog_id = 0;
+  std::string gone = {};  // why ifindex is 0, for messages
 };
 
 // An instance of which some pins are missing: an agent stopped while it
@@ -88,11 +98,25 @@ class instance {
 
   // Attaches the pinned program to ifname through a new pinned link.
   // Refuses an interface that already carries an XDP program unless
-  // replace is set; never falls back from native to generic mode.
-  link_info attach(const std::string& ifname, attach_mode mode, bool replace);
-  // Detaches from ifname (only a link this tool pinned). Returns false
+  // replace is set; never falls back from native to generic mode. With
+  // multiprog, links extension_fd() into the interface's libxdp dispatcher
+  // instead (made when the interface has no XDP program), beside the
+  // programs it holds; replace then removes only a program that is not a
+  // dispatcher.
+  link_info attach(const std::string& ifname, attach_mode mode, bool replace,
+                   bool multiprog = false);
+  // Detaches from ifname (only what this tool attached). Returns false
   // when it was not attached.
   bool detach(const std::string& ifname);
+
+  // The responder's freplace program that runs in libxdp's dispatchers:
+  // the one pinned for an interface, else loaded now over the pinned
+  // program with its maps (and kept for the life of this object).
+  int extension_fd();
+  // Loads extension_fd() and proves that libxdp's dispatcher can hold it
+  // on this kernel (probe_dispatcher()), before any interface changes;
+  // throws error saying what was refused and what to do.
+  void probe_multiprog();
   // Removes every pin (after the last detach).
   void remove();
 
@@ -105,8 +129,15 @@ class instance {
   // checked, and the names of those missing.
   static std::optional<instance> open_present(
       const std::filesystem::path& dir, std::vector<std::string>& missing);
+  // The link_info of a multiprog-<ifname> pin, from libxdp's view of the
+  // interface's dispatcher.
+  link_info multiprog_link(const std::string& pin_name) const;
+  link_info attach_multiprog(const std::string& ifname, int ifindex,
+                             attach_mode mode, bool replace,
+                             const std::filesystem::path& pin);
   std::filesystem::path dir_;
   unique_fd prog_, keys_, counters_, config_;
+  unique_fd extension_;  // see extension_fd()
 };
 
 // Makes sure dir lies on a bpffs. The default location is mounted when
@@ -122,10 +153,22 @@ inline constexpr std::chrono::seconds kLockWait{10};
 unique_fd lock_pin_dir(const std::filesystem::path& dir,
                        std::chrono::milliseconds wait = kLockWait);
 
-// Throws when ifname carries an XDP program, naming it and --replace.
-// attach() checks this itself; a caller checks early to refuse before it
-// makes anything.
+// Throws when ifname carries an XDP program, naming it and --replace (and
+// --multiprog when it is libxdp's dispatcher). attach() checks this
+// itself; a caller checks early to refuse before it makes anything.
 void refuse_foreign_xdp(const std::string& ifname);
+
+// For --multiprog: throws when the responder cannot run beside what
+// ifname carries in mode (a program alone, not in libxdp's dispatcher,
+// unless replace; a dispatcher in the other mode or of another libxdp),
+// saying why and what to do.
+void refuse_unshareable_xdp(const std::string& ifname, attach_mode mode,
+                            bool replace);
+
+// For --multiprog, before anything is made: throws when this kernel loads
+// no freplace programs, which libxdp's dispatcher is made of, or when
+// libxdp's bpffs is missing.
+void require_multiprog_support();
 
 // "native" or "skb", as the CLI spells the modes.
 const char* mode_name(attach_mode mode);
