@@ -29,6 +29,8 @@ namespace {
 volatile sig_atomic_t stop_requested = 0;
 void on_stop(int) { stop_requested = 1; }
 
+// XXX: CLOCK_REALTIME, because tcpdump stamps its frames with it; a clock
+// step during the test would misplace the sets against the captures.
 uint64_t now_ns(clockid_t clock) {
   timespec ts{};
   clock_gettime(clock, &ts);
