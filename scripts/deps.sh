@@ -13,6 +13,7 @@ packages=(
   iproute2 ethtool tcpdump nftables python3 procps
   dpkg-dev file systemd
   groff-base man-db
+  prometheus # promtool, which lints the agent's metrics
 )
 
 missing=()

@@ -193,9 +193,25 @@ expect_ok dc status --json
 check_eq "unattached instance reused with its keys" \
   "$(json 'd["keys"]["current"]["generation"]')" 2
 rm "$PIN/link-$A"
-expect_ok dc attach --iface "$A" --port 9999
-grep -q "replacing the instance in $PIN, attached nowhere" "$T/err" ||
-  fail "no warning about the replaced instance: $(cat "$T/err")"
+# Run as systemd runs it, with stderr a stream that JOURNAL_STREAM names
+# (device:inode; expect_ok and expect_exit write stderr to $T/err, which
+# keeps its inode): every line carries its syslog priority for journald.
+: >"$T/err"
+journal=$(stat -c '%d:%i' "$T/err")
+expect_ok env JOURNAL_STREAM="$journal" "$DC" attach --pin-dir "$PIN" \
+  --iface "$A" --port 9999
+grep -q "^<4>warning: replacing the instance in $PIN, attached nowhere" \
+  "$T/err" ||
+  fail "no warning (priority 4) about the replaced instance: $(cat "$T/err")"
+grep -q "^<6>info: " "$T/err" || fail "no info line at priority 6: $(cat "$T/err")"
+if grep -qv "^<[0-7]>" "$T/err"; then
+  fail "a journal line without a priority: $(grep -v "^<[0-7]>" "$T/err")"
+fi
+expect_exit 1 "^<3>dtls-cookie: .*nosuch$ID" env JOURNAL_STREAM="$journal" \
+  "$DC" detach --pin-dir "$PIN" --iface "nosuch$ID"
+# A variable inherited without the stream changes nothing.
+expect_exit 1 "^dtls-cookie: .*nosuch$ID" env JOURNAL_STREAM=1:1 "$DC" \
+  detach --pin-dir "$PIN" --iface "nosuch$ID"
 expect_ok dc status --json
 check_eq "replaced instance" \
   "$(json '(d["ports"], d["keys"]["current"]["generation"])')" "([9999], 1)"

@@ -148,28 +148,33 @@ echo "== run, metrics, a real cookie exchange, check on the live instance"
 start_daemon "$work/notify$((run_n + 1)).sock" --rotate-every 3600
 grep -q "attached to $LAB_SRV_IF" "$daemon_log" || fail "no attach logged"
 scrape
-for name in xdp_pass xdp_drop xdp_tx xdp_aborted not_ours answered_no_cookie \
-  answered_bad_cookie valid_cookie_current valid_cookie_previous bad_source \
-  established fragmented dtls13 malformed no_keys tx_failed; do
-  grep -q "^# TYPE dtls_cookie_${name}_total counter$" "$work/scrape" ||
-    fail "no TYPE line for $name"
-  metric "dtls_cookie_${name}_total" >/dev/null
+# Prometheus's own linter on the real scrape: names, units, HELP and TYPE.
+promtool check metrics <"$work/scrape" || fail "promtool rejects the metrics"
+for action in pass drop tx aborted; do
+  metric "dtls_cookie_xdp_actions_total{action=\"$action\"}" >/dev/null
 done
-[[ $(metric "dtls_cookie_attached{interface=\"$LAB_SRV_IF\",ifindex=\"$(
+for reason in not_ours answered_no_cookie answered_bad_cookie \
+  valid_cookie_current valid_cookie_previous bad_source established \
+  fragmented dtls13 malformed no_keys tx_failed rate_limited; do
+  metric "dtls_cookie_packets_total{reason=\"$reason\"}" >/dev/null
+done
+grep -q '^# TYPE dtls_cookie_packets_total counter$' "$work/scrape" ||
+  fail "no TYPE line for dtls_cookie_packets_total"
+[[ $(metric "dtls_cookie_interface_attached{interface=\"$LAB_SRV_IF\",ifindex=\"$(
   ip -n "$LAB_SRV_NS" -o link show dev "$LAB_SRV_IF" | cut -d: -f1)\",mode=\"native\"}") == 1 ]] ||
   fail "attached gauge"
 [[ $(metric 'dtls_cookie_key_generation{key="current"}') == 1 ]] ||
   fail "first key generation is not 1"
-no_cookie=$(metric dtls_cookie_answered_no_cookie_total)
-valid=$(metric dtls_cookie_valid_cookie_current_total)
+no_cookie=$(metric 'dtls_cookie_packets_total{reason="answered_no_cookie"}')
+valid=$(metric 'dtls_cookie_packets_total{reason="valid_cookie_current"}')
 
 client hello 40001 "$work/cookie1" >/dev/null || fail "no HelloVerifyRequest"
 [[ $(client second 40001 "$work/cookie1") == passed* ]] ||
   fail "the second ClientHello was answered again"
 scrape
-[[ $(metric dtls_cookie_answered_no_cookie_total) == $((no_cookie + 1)) ]] ||
+[[ $(metric 'dtls_cookie_packets_total{reason="answered_no_cookie"}') == $((no_cookie + 1)) ]] ||
   fail "answered_no_cookie did not count the first ClientHello"
-[[ $(metric dtls_cookie_valid_cookie_current_total) == $((valid + 1)) ]] ||
+[[ $(metric 'dtls_cookie_packets_total{reason="valid_cookie_current"}') == $((valid + 1)) ]] ||
   fail "valid_cookie_current did not count the second ClientHello"
 
 "$agent" check --pin-dir "$pin" --count 500 >"$work/check.log" ||
@@ -213,7 +218,7 @@ sys.exit("counters went down: %s" % low if low else 0)
 EOF
   fail "a counter went down across the restart"
 scrape
-valid=$(metric dtls_cookie_valid_cookie_current_total)
+valid=$(metric 'dtls_cookie_packets_total{reason="valid_cookie_current"}')
 # Cookies are bound to the client's port: each goes back from its own.
 [[ $(client second 40002 "$work/cookie2") == passed* ]] ||
   fail "a cookie issued while no daemon ran was refused after the restart"
@@ -246,11 +251,11 @@ wait_for 10 test "$("$keys_tool" "$pin")" != "$keys1" ||
   fail "the new secret's keys were not published"
 keys2=$("$keys_tool" "$pin")
 scrape
-bad=$(metric dtls_cookie_answered_bad_cookie_total)
+bad=$(metric 'dtls_cookie_packets_total{reason="answered_bad_cookie"}')
 [[ $(client second 40003 "$work/cookie3") == answered ]] ||
   fail "a cookie of the old secret still verifies"
 scrape
-[[ $(metric dtls_cookie_answered_bad_cookie_total) == $((bad + 1)) ]] ||
+[[ $(metric 'dtls_cookie_packets_total{reason="answered_bad_cookie"}') == $((bad + 1)) ]] ||
   fail "answered_bad_cookie did not count the stale cookie"
 
 head -c 5 /dev/urandom >"$secret"

@@ -2,11 +2,17 @@
 // logging and runs one subcommand. Every failure a subcommand cannot handle
 // ends here as one line on stderr and exit code 1; usage errors exit with 2.
 #include <bpf/libbpf.h>
+#include <spdlog/pattern_formatter.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <cstdarg>
 #include <cstdio>
+#include <cstdlib>
+#include <ctime>
+#include <memory>
 #include <string>
 #include <variant>
 
@@ -16,6 +22,40 @@
 namespace dtls_cookie::agent {
 namespace {
 
+// Whether stderr is a stream into the systemd journal (systemd sets
+// JOURNAL_STREAM to its device and inode, see systemd.exec(5)); a child
+// that inherited the variable but not the stream must not match.
+bool stderr_is_journal() {
+  const char* env = std::getenv("JOURNAL_STREAM");
+  struct stat st;
+  if (!env || fstat(STDERR_FILENO, &st) != 0) return false;
+  unsigned long long dev = 0, ino = 0;
+  if (std::sscanf(env, "%llu:%llu", &dev, &ino) != 2) return false;
+  return dev == st.st_dev && ino == st.st_ino;
+}
+
+// A "<N>" prefix (sd-daemon(3)): journald files the line under syslog
+// priority N instead of under the unit's default, so `journalctl -p
+// warning` finds the warnings.
+class journal_priority : public spdlog::custom_flag_formatter {
+ public:
+  void format(const spdlog::details::log_msg& msg, const std::tm&,
+              spdlog::memory_buf_t& dest) override {
+    int prio = 6;  // LOG_INFO
+    if (msg.level >= spdlog::level::err)
+      prio = 3;
+    else if (msg.level == spdlog::level::warn)
+      prio = 4;
+    else if (msg.level <= spdlog::level::debug)
+      prio = 7;
+    const char text[] = {'<', char('0' + prio), '>'};
+    dest.append(text, text + sizeof text);
+  }
+  std::unique_ptr<custom_flag_formatter> clone() const override {
+    return std::make_unique<journal_priority>();
+  }
+};
+
 // Log levels, the same in every subcommand, all on stderr:
 //   error  the command fails (main prints the reason as "dtls-cookie: ...")
 //   warn   degraded but continuing: an address left out of the program,
@@ -23,9 +63,17 @@ namespace {
 //   info   what was attached where, each key rotation, what was removed
 //   debug  only with -v: our own details and libbpf's messages, among them
 //          the verifier's log when a load fails
-void setup_logging(bool verbose) {
+// Under systemd each line carries its priority for the journal, which adds
+// the time and the unit itself.
+void setup_logging(bool verbose, bool journal) {
   auto logger = spdlog::stderr_color_mt("dtls-cookie");
-  logger->set_pattern("%^%l%$: %v");
+  if (journal) {
+    auto formatter = std::make_unique<spdlog::pattern_formatter>();
+    formatter->add_flag<journal_priority>('*').set_pattern("%*%l: %v");
+    logger->set_formatter(std::move(formatter));
+  } else {
+    logger->set_pattern("%^%l%$: %v");
+  }
   logger->set_level(verbose ? spdlog::level::debug : spdlog::level::info);
   spdlog::set_default_logger(logger);
   libbpf_set_print([](libbpf_print_level, const char* fmt, va_list args) {
@@ -75,11 +123,12 @@ int run(int argc, char** argv) {
     return code == 0 ? 0 : 2;
   }
 
-  setup_logging(cli.verbose());
+  const bool journal = stderr_is_journal();
+  setup_logging(cli.verbose(), journal);
   try {
     return std::visit(executor{}, cli.resolve());
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "dtls-cookie: %s\n", e.what());
+    std::fprintf(stderr, "%sdtls-cookie: %s\n", journal ? "<3>" : "", e.what());
     return 1;
   }
 }

@@ -16,6 +16,7 @@
 
 #include "dtls_cookie/error.hpp"
 #include "dtls_cookie/model.hpp"
+#include "dtls_cookie/version.hpp"
 
 namespace dtls_cookie::agent {
 namespace {
@@ -27,58 +28,6 @@ constexpr size_t kMaxRequestHead = 8192;
 constexpr std::chrono::seconds kConnectionTimeout{5};
 // Scrapers open one connection at a time; this bounds fds held.
 constexpr size_t kMaxConnections = 32;
-
-const char* counter_help(dc_counter c) {
-  switch (c) {
-    case DC_CNT_XDP_PASS:
-      return "Packets the responder passed on to the network stack.";
-    case DC_CNT_XDP_DROP:
-      return "Packets the responder dropped.";
-    case DC_CNT_XDP_TX:
-      return "HelloVerifyRequests sent back out of the interface.";
-    case DC_CNT_XDP_ABORTED:
-      return "Packets the program aborted on; anything but 0 is a bug.";
-    case DC_CNT_NOT_OURS:
-      return "Packets that are not UDP to a configured port.";
-    case DC_CNT_ANSWERED_NO_COOKIE:
-      return "ClientHellos without a cookie, answered with a "
-             "HelloVerifyRequest.";
-    case DC_CNT_ANSWERED_BAD_COOKIE:
-      return "ClientHellos with a cookie that did not verify, answered with "
-             "a fresh one.";
-    case DC_CNT_VALID_COOKIE_CURRENT:
-      return "ClientHellos whose cookie verified under the current key, "
-             "passed to the server.";
-    case DC_CNT_VALID_COOKIE_PREVIOUS:
-      return "ClientHellos whose cookie verified under the previous key, "
-             "passed to the server.";
-    case DC_CNT_BAD_SOURCE:
-      return "Datagrams from a source that cannot be a client (multicast, "
-             "broadcast, loopback, this host), dropped.";
-    case DC_CNT_ESTABLISHED:
-      return "Other DTLS records on a configured port (sessions in "
-             "progress), handled by the established policy.";
-    case DC_CNT_FRAGMENTED:
-      return "ClientHellos split over several records, handled by the "
-             "fragmented policy.";
-    case DC_CNT_DTLS13:
-      return "ClientHellos offering DTLS 1.3, handled by the dtls13 policy.";
-    case DC_CNT_MALFORMED:
-      return "Datagrams on a configured port that are no parseable DTLS "
-             "record, handled by the malformed policy.";
-    case DC_CNT_NO_KEYS:
-      return "ClientHellos that arrived while no key was published.";
-    case DC_CNT_TX_FAILED:
-      return "ClientHellos the program could not rewrite into a "
-             "HelloVerifyRequest.";
-    case DC_CNT_RATE_LIMITED:
-      return "ClientHellos left unanswered and dropped because their "
-             "source's prefix had used up its reply rate.";
-    case DC_CNT_MAX:
-      break;
-  }
-  return "Responder counter.";
-}
 
 // Label values: backslash, double quote and newline are escaped.
 std::string label_value(std::string_view v) {
@@ -146,13 +95,30 @@ std::string plain(int code, const char* reason, std::string_view body,
 std::string render_metrics(const metrics_snapshot& s) {
   std::string out;
   out.reserve(4096);
-  for (uint32_t i = 0; i < DC_CNT_MAX; ++i) {
-    const auto c = dc_counter(i);
-    const std::string name =
-        std::string("dtls_cookie_") + model::counter_name(c) + "_total";
-    header(out, name, "counter", counter_help(c));
-    out += name + " " + std::to_string(s.values[i]) + "\n";
+  header(out, "dtls_cookie_build_info", "gauge",
+         "The version of the dtls-cookie agent serving these metrics, as a "
+         "label; always 1.");
+  out += "dtls_cookie_build_info{version=\"" DTLS_COOKIE_VERSION "\"} 1\n";
+
+  // Every packet bumps one action and one reason, so each family sums to
+  // the packets the program saw; the reasons' meanings are listed in
+  // dtls-cookie(8) and the README.
+  header(out, "dtls_cookie_xdp_actions_total", "counter",
+         "Packets the XDP responder ended with each XDP action (tx: a "
+         "HelloVerifyRequest sent back; aborted: a bug), summed over CPUs.");
+  for (uint32_t i = DC_CNT_XDP_PASS; i <= DC_CNT_XDP_ABORTED; ++i) {
+    std::string_view action = model::counter_name(dc_counter(i));
+    action.remove_prefix(4);  // "xdp_"
+    out += "dtls_cookie_xdp_actions_total{action=\"" + std::string(action) +
+           "\"} " + std::to_string(s.values[i]) + "\n";
   }
+  header(out, "dtls_cookie_packets_total", "counter",
+         "Packets the XDP responder handled, by the reason for its action, "
+         "summed over CPUs.");
+  for (uint32_t i = DC_CNT_XDP_ABORTED + 1; i < DC_CNT_MAX; ++i)
+    out += std::string("dtls_cookie_packets_total{reason=\"") +
+           model::counter_name(dc_counter(i)) + "\"} " +
+           std::to_string(s.values[i]) + "\n";
 
   const std::pair<const char*, const std::optional<key>*> keys[] = {
       {"current", &s.keys.current()}, {"previous", &s.keys.previous()}};
@@ -177,12 +143,13 @@ std::string render_metrics(const metrics_snapshot& s) {
   out +=
       "dtls_cookie_key_rotations_total " + std::to_string(s.rotations) + "\n";
 
-  header(out, "dtls_cookie_attached", "gauge",
-         "1 for each interface the responder is attached to.");
+  header(out, "dtls_cookie_interface_attached", "gauge",
+         "1 for each interface the responder is attached to, with its XDP "
+         "mode.");
   for (const auto& l : s.links)
-    out += "dtls_cookie_attached{interface=\"" + label_value(l.ifname) +
-           "\",ifindex=\"" + std::to_string(l.ifindex) + "\",mode=\"" +
-           mode_name(l.mode) + "\"} 1\n";
+    out += "dtls_cookie_interface_attached{interface=\"" +
+           label_value(l.ifname) + "\",ifindex=\"" + std::to_string(l.ifindex) +
+           "\",mode=\"" + mode_name(l.mode) + "\"} 1\n";
   return out;
 }
 

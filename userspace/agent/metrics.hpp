@@ -28,9 +28,12 @@ struct metrics_snapshot {
   std::chrono::system_clock::time_point now;
 };
 
-// Prometheus text format 0.0.4: every counter as dtls_cookie_<name>_total,
-// key generation and age as gauges labelled key="current"/"previous", one
-// dtls_cookie_attached gauge per interface.
+// Prometheus text format 0.0.4, named by Prometheus's conventions (one
+// dtls_cookie_ namespace, base units in the name, _total on counters,
+// labels for partitions that sum): build info; the counters as
+// dtls_cookie_xdp_actions_total{action} and dtls_cookie_packets_total
+// {reason}; key generation and age (seconds) labelled key="current" or
+// "previous"; rotations; one dtls_cookie_interface_attached per interface.
 std::string render_metrics(const metrics_snapshot& s);
 
 // "PORT" (on 127.0.0.1), "ADDR:PORT" or "[ADDR6]:PORT", numeric only.
