@@ -100,14 +100,6 @@ loader_has() {
   fi
 }
 
-if bpftool feature probe kernel 2>/dev/null |
-  grep -q "program_type ext is available"; then
-  EXT=yes
-else
-  EXT=no
-fi
-echo "freplace programs on this kernel: $EXT"
-
 # The other program goes first, through libxdp.
 expect_ok xdp-loader load -m skb -p "$T/bpffs/count-a" "$A" "$COUNT_OBJ"
 count_id=$(xdp_prog "$A")
@@ -115,10 +107,15 @@ count_id=$(xdp_prog "$A")
 loader_has "$A" xdp_count
 counted "$T/bpffs/count-a" 192.0.2.129 "xdp_count alone"
 
-if [[ $EXT == no ]]; then
-  # libxdp had no dispatcher to build: xdp_count sits on the hook alone.
+# libxdp builds its dispatcher where the kernel loads freplace programs,
+# and attaches a program alone where it does not; the agent must tell the
+# same from its own probe.
+if ip -d link show dev "$A" | grep -q "name xdp_dispatcher"; then
+  echo "libxdp made a dispatcher: the kernel loads freplace programs"
+else
+  echo "libxdp attached xdp_count alone: the kernel loads no freplace programs"
   ip -d link show dev "$A" | grep -q "name xdp_count" ||
-    fail "$A does not carry xdp_count alone: $(ip -d link show dev "$A")"
+    fail "$A does not carry xdp_count: $(ip -d link show dev "$A")"
   for extra in "" --replace; do
     expect_exit 1 "loads no freplace \(BPF_PROG_TYPE_EXT\) programs.*Attach without --multiprog to an interface that carries no other XDP program" \
       dc attach --iface "$A" --port 4433 --mode skb --multiprog $extra
@@ -154,9 +151,6 @@ if [[ $EXT == no ]]; then
   exit
 fi
 
-# The kernel loads freplace programs: libxdp put xdp_count in a dispatcher.
-ip -d link show dev "$A" | grep -q "name xdp_dispatcher" ||
-  fail "$A carries no libxdp dispatcher: $(ip -d link show dev "$A")"
 if ! dc attach --iface "$A" --port 4433 --mode skb --multiprog \
   >"$T/out" 2>"$T/err"; then
   # Linux 6.13 and later refuse an extension that changes packet data in

@@ -297,8 +297,8 @@ void require_multiprog_support() {
   if (!kernel_loads_extensions())
     throw error(
         "--multiprog: this kernel loads no freplace (BPF_PROG_TYPE_EXT) "
-        "programs (bpftool feature probe kernel: 'program_type ext is NOT "
-        "available'), and libxdp's dispatcher, which runs several XDP "
+        "programs (libbpf's probe of the type failed), and libxdp's "
+        "dispatcher, which runs several XDP "
         "programs on one interface, is made of them; libxdp itself (so "
         "xdp-loader too) attaches a single program alone here. Attach "
         "without --multiprog to an interface that carries no other XDP "
