@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 # Writes the hand-made part of the fuzz seed corpora under fuzz/corpus/
 # from the captured ClientHellos in tests/data/client-hellos: variants of
-# them for the parser, inputs in fuzz_cookie_verify's layout, secret files.
+# them for the parser, inputs in fuzz_cookie_verify's layout, secret files
+# and the agent's command lines and config files.
 # Run by hand when a layout changes; scripts/fuzz.sh only reads the files.
 import os
 import struct
@@ -149,10 +150,60 @@ def secret_file_seeds():
     write(t, "1024-bytes", bytes((i * 131 + 17) & 0xff for i in range(1024)))
 
 
+def agent_config_seeds():
+    """First line: the arguments; the rest: the config file, if any."""
+    t = "fuzz_agent_config"
+    seeds = {
+        "attach-args": "attach --iface eth0,eth1 --port 4433,5684 --dtls13 "
+                       "answer --server-version 1.2 --local-addr 192.0.2.1 "
+                       "--mode skb",
+        "attach-file": "attach\n"
+                       "verbose = true\n"
+                       "[attach]\n"
+                       "iface = [\"eth0\", \"eth1\"]\n"
+                       "port = 4433\n"
+                       "mode = \"skb\"\n"
+                       "established = \"drop\"\n"
+                       "local-addr = [\"192.0.2.1\", \"2001:db8::1\"]\n"
+                       "reply-rate = 100\n"
+                       "reply-prefix6 = 56\n"
+                       "reply-table-size = 1024\n"
+                       "key-interval = 30\n"
+                       "secret-file = \"/etc/dtls-cookie/secret\"\n",
+        "run-file-args-win": "run --rotate-every 120\n"
+                             "# the daemon's settings\n"
+                             "[run]\n"
+                             "iface = \"eth0\"\n"
+                             "port = [4433, 5684]\n"
+                             "rotate-every = 300\n"
+                             "metrics = \"127.0.0.1:9434\"\n"
+                             "skip-check = false\n"
+                             "pin-dir = \"/sys/fs/bpf/x/../y/\"\n",
+        "run-unknown-key": "run\n[run]\niface = \"eth0\"\nport = 4433\n"
+                           "prot = 1\n",
+        "attach-bad-port": "attach\n[attach]\niface = \"eth0\"\n"
+                           "port = 70000\n",
+        "rotate-file": "rotate\n[rotate]\nsecret-file = \"/etc/s\"\n"
+                       "key-interval = 86400\n",
+        "status-ini": "status\n; INI style\n[status]\njson=true\n"
+                      "pin-dir=relative/dir\n",
+        "stats-args": "stats --watch 0.5 --count 4 --json",
+        "stats-count-without-watch": "stats --count 3",
+        "detach-args": "detach --iface eth0 --pin-dir /sys/fs/bpf/x/",
+        "check-args": "-v check --count 10 --seed 7",
+        "help": "attach --help",
+        "version": "--version",
+        "empty": "",
+    }
+    for name, text in seeds.items():
+        write(t, name, text.encode())
+
+
 def main():
     client_hello_seeds()
     cookie_verify_seeds()
     secret_file_seeds()
+    agent_config_seeds()
     return 0
 
 
