@@ -6,6 +6,7 @@ set -euo pipefail
 packages=(
   build-essential cmake pkg-config git
   clang llvm libbpf-dev bpftool gcc-multilib linux-libc-dev
+  libclang-rt-14-dev # libFuzzer and the sanitizers for clang (a Recommends)
   libxdp-dev xdp-tools
   libssl-dev openssl libgnutls28-dev gnutls-bin
   libgtest-dev libgmock-dev googletest libbenchmark-dev
