@@ -514,10 +514,12 @@ static __noinline int dc_check_cookie(const struct dc_key_set *ks,
  *
  * A refused reply writes nothing: the refill it would store is recomputed
  * the same later (the bucket is below one token, so far below its cap), and
- * a flood at a victim then only reads the bucket's cache line. Concurrent
- * updates from several CPUs race (read, refill, write back): two CPUs may
- * both take the last token, so the limit is approximate, by at most one
- * reply per CPU per race; per-CPU buckets would multiply it by the CPUs.
+ * a flood at a victim then only reads the bucket's cache line.
+ *
+ * XXX: concurrent updates from several CPUs race (read, refill, write
+ * back): two CPUs may both take the last token, so the limit is
+ * approximate, by at most one reply per CPU per race; per-CPU buckets
+ * would multiply it by the CPUs.
  */
 static __always_inline bool dc_reply_allowed(const struct dc_flow *fl)
 {
