@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <fstream>
 #include <regex>
 #include <set>
 #include <sstream>
@@ -137,6 +138,35 @@ TEST(RenderMetrics, ParsesAsTextFormat) {
     }
   }
   EXPECT_EQ(typed.size(), 7u);
+}
+
+// dtls-cookie(8) lists every family the agent serves, each on a .B line of
+// its own, and every value of the action and reason labels.
+TEST(RenderMetrics, EveryFamilyAndLabelValueIsInTheManualPage) {
+  std::ifstream in(DC_AGENT_MAN_SOURCE);
+  ASSERT_TRUE(in) << DC_AGENT_MAN_SOURCE;
+  std::stringstream page;
+  page << in.rdbuf();
+  const std::string man = page.str();
+  const std::string section = man.substr(man.find(".SH METRICS"));
+  const std::regex type_line(R"(# TYPE ([a-z_]+) )");
+  const std::regex label(R"((action|reason)="([a-z_0-9]+)\")");
+  size_t families = 0, values = 0;
+  for (const std::string& l : lines_of(render_metrics(snapshot()))) {
+    std::smatch m;
+    if (std::regex_search(l, m, type_line)) {
+      ++families;
+      EXPECT_THAT(section, HasSubstr("\n.B " + m[1].str() + "\n"))
+          << "dtls-cookie(8) lacks the metric " << m[1];
+    } else if (std::regex_search(l, m, label)) {
+      ++values;
+      const std::regex word("(^|[^a-z_])" + m[2].str() + "([^a-z_0-9]|$)");
+      EXPECT_TRUE(std::regex_search(section, word))
+          << "dtls-cookie(8) lacks " << m[1] << " " << m[2];
+    }
+  }
+  EXPECT_EQ(families, 7u);
+  EXPECT_EQ(values, size_t(DC_CNT_MAX));
 }
 
 std::string body_of(const std::string& response) {
