@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the library, the agent, the example servers and the tests with
 # AddressSanitizer, LeakSanitizer and UBSan into build-asan/ and runs the
-# unit, bpf, agent and loopback integration suites there (as root). Every
+# unit, bpf, agent and integration suites there (as root). Every
 # sanitizer report fails the run, also one from a process whose exit code
 # a shell test does not look at: reports go to files, checked at the end.
 set -euo pipefail
@@ -21,7 +21,7 @@ export UBSAN_OPTIONS="log_path=$reports/ubsan:print_stacktrace=1:halt_on_error=1
 export LSAN_OPTIONS="suppressions=$PWD/scripts/lsan.supp:print_suppressions=0"
 
 # Tests labelled no_sanitize are left out; their CMake files say why.
-suites='^(unit|bpf|agent|integration\.loopback|integration\.server_errors)\.'
+suites='^(unit|bpf|agent|integration)\.'
 status=0
 ctest --test-dir "$build" --output-on-failure --timeout 600 -j1 \
   -R "$suites" -LE no_sanitize "$@" || status=$?

@@ -81,30 +81,34 @@ ssize_t pull_from_peer(gnutls_transport_ptr_t ptr, void* data, size_t size) {
   return recv(t->fd, data, size, 0);
 }
 
+// Owners, so that a constructor that fails half way frees what it made.
+using credentials_ptr =
+    std::unique_ptr<gnutls_certificate_credentials_st,
+                    decltype(&gnutls_certificate_free_credentials)>;
+using priority_ptr =
+    std::unique_ptr<gnutls_priority_st, decltype(&gnutls_priority_deinit)>;
+
 struct tls_config {
-  gnutls_certificate_credentials_t credentials = nullptr;
-  gnutls_priority_t priority = nullptr;
+  credentials_ptr credentials{nullptr, gnutls_certificate_free_credentials};
+  priority_ptr priority{nullptr, gnutls_priority_deinit};
 
   tls_config(const server_options& o) {
     require_readable(o.cert, "certificate");
     require_readable(o.key, "private key");
-    check(gnutls_certificate_allocate_credentials(&credentials),
+    gnutls_certificate_credentials_t c = nullptr;
+    check(gnutls_certificate_allocate_credentials(&c),
           "allocating credentials");
-    check(gnutls_certificate_set_x509_key_file(
-              credentials, o.cert.c_str(), o.key.c_str(), GNUTLS_X509_FMT_PEM),
+    credentials.reset(c);
+    check(gnutls_certificate_set_x509_key_file(c, o.cert.c_str(), o.key.c_str(),
+                                               GNUTLS_X509_FMT_PEM),
           ("loading certificate " + o.cert.string() + " with private key " +
            o.key.string())
               .c_str());
-    check(gnutls_priority_init(&priority, "NORMAL:-VERS-ALL:+VERS-DTLS1.2",
-                               nullptr),
+    gnutls_priority_t p = nullptr;
+    check(gnutls_priority_init(&p, "NORMAL:-VERS-ALL:+VERS-DTLS1.2", nullptr),
           "setting priorities");
+    priority.reset(p);
   }
-  ~tls_config() {
-    gnutls_priority_deinit(priority);
-    gnutls_certificate_free_credentials(credentials);
-  }
-  tls_config(const tls_config&) = delete;
-  tls_config& operator=(const tls_config&) = delete;
 
   static void check(int rc, const char* what) {
     if (rc < 0) throw dc::error(std::string(what) + ": " + gnutls_strerror(rc));
@@ -123,8 +127,8 @@ void serve_client(peer_transport& t, const dc::prestate& ps,
                     "gnutls_init");
   session_ptr session(raw, &gnutls_deinit);
   t.session = raw;
-  gnutls_priority_set(raw, tls.priority);
-  gnutls_credentials_set(raw, GNUTLS_CRD_CERTIFICATE, tls.credentials);
+  gnutls_priority_set(raw, tls.priority.get());
+  gnutls_credentials_set(raw, GNUTLS_CRD_CERTIFICATE, tls.credentials.get());
   gnutls_transport_set_ptr(raw, &t);
   gnutls_transport_set_push_function(raw, push_to_peer);
   gnutls_transport_set_pull_function(raw, pull_from_peer);
