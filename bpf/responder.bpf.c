@@ -525,7 +525,7 @@ static __always_inline bool dc_reply_allowed(const struct dc_flow *fl)
 {
 	const volatile struct dc_reply_limit *lim = &dc_cfg.reply_limit;
 	__u64 cap = (__u64)lim->burst * DC_REPLY_TOKEN;
-	__u64 now = bpf_ktime_get_ns();
+	__u64 now = bpf_ktime_get_coarse_ns(); /* the reply clock, abi.h */
 	const volatile __u64 *mask = (const volatile __u64 *)lim->mask4;
 	struct dc_reply_bucket *b, fresh;
 	union dc_addr key;

@@ -597,12 +597,6 @@ dc::responder_options limit_slow_opts() {
   return o;
 }
 
-uint64_t monotonic_ns() {
-  timespec ts{};
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return uint64_t(ts.tv_sec) * 1000000000u + uint64_t(ts.tv_nsec);
-}
-
 // Sets the bucket of the source of frame (IPv4, no VLAN tags) to tokens,
 // refilled last now.
 void set_bucket(const dc::responder& r, const dc_config& cfg,
@@ -611,7 +605,7 @@ void set_bucket(const dc::responder& r, const dc_config& cfg,
   std::memcpy(src, &frame[14 + 12], 4);
   const dc::model::reply_key k =
       dc::model::reply_key_of(cfg, pk::ip_addr::v4(src));
-  const dc_reply_bucket b{tokens, monotonic_ns()};
+  const dc_reply_bucket b{tokens, dc::model::reply_clock_ns()};
   const int err =
       bpf_map_update_elem(r.reply_limit_fd(), k.data(), &b, BPF_ANY);
   if (err) fail("bpf_map_update_elem(dc_reply_limit)", err);
@@ -703,7 +697,7 @@ void check_paths(const programs& p, const frames& f, const dc::key_set& keys) {
 
   // The refused path: an empty bucket at one reply per second.
   dc::model::reply_limit_state empty;
-  empty.now_ns = monotonic_ns();
+  empty.now_ns = dc::model::reply_clock_ns();
   empty.bucket = dc_reply_bucket{0, empty.now_ns};
   const dc::model::outcome refused =
       dc::model::run(p.cfg_slow, keys, f.limited, empty);

@@ -109,11 +109,11 @@ int probe_counters_2(struct xdp_md *ctx)
 	return XDP_PASS;
 }
 
-/* The clock read of the reply rate limit. */
+/* The clock read of the reply rate limit (the reply clock, abi.h). */
 SEC("xdp")
 int probe_ktime(struct xdp_md *ctx)
 {
-	probe_sink += bpf_ktime_get_ns();
+	probe_sink += bpf_ktime_get_coarse_ns();
 	return XDP_PASS;
 }
 

@@ -32,9 +32,12 @@ struct reply_decision {
   bool allowed = false;
   dc_reply_bucket bucket{};  // after the decision
 };
+// The reply clock (abi.h) now: what the program's bpf_ktime_get_coarse_ns()
+// returns, read from userspace.
+uint64_t reply_clock_ns();
+
 // One reply asked of a bucket (nullopt: the destination has none yet) at
-// now_ns, the kernel's bpf_ktime_get_ns(). A refused reply leaves the
-// bucket as it was.
+// now_ns on the reply clock. A refused reply leaves the bucket as it was.
 reply_decision reply_take(const dc_config& cfg,
                           const std::optional<dc_reply_bucket>& bucket,
                           uint64_t now_ns);

@@ -208,12 +208,6 @@ TEST(ReplyLimitModel, BucketStartsFullAndRefillsExactly) {
 
 // --- the kernel on packets --------------------------------------------------
 
-uint64_t monotonic_ns() {
-  timespec ts{};
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return uint64_t(ts.tv_sec) * 1'000'000'000u + uint64_t(ts.tv_nsec);
-}
-
 // Buckets left by an earlier test on the same (cached) program go.
 void clear_buckets(const responder& prog) {
   const int fd = prog.reply_limit_fd();
@@ -492,7 +486,7 @@ TEST(ReplyLimitKernel, TokensAccrueContinuously) {
   const reply_key k =
       model::reply_key_of(t.cfg, pk::ip_addr::parse("2001:db8:5::1"));
   // An empty bucket last refilled 250 ms ago holds two and a half tokens.
-  write_bucket(t.prog, k, {0, monotonic_ns() - 250 * kMs});
+  write_bucket(t.prog, k, {0, model::reply_clock_ns() - 250 * kMs});
   const auto t0 = std::chrono::steady_clock::now();
   const int yes = t.answered_of("2001:db8:5::1", 4);
   ASSERT_LT(std::chrono::steady_clock::now() - t0,
@@ -507,9 +501,10 @@ TEST(ReplyLimitKernel, TokensAccrueContinuously) {
 
 // --- the kernel against the model, frame by frame ---------------------------
 
-// bpf_ktime_get_ns() and CLOCK_MONOTONIC are one clock, but the kernel's
-// fast accessor may lag a reading by a little; a decision is only taken
-// as certain when it holds over the widened window.
+// The program and reply_clock_ns() read one clock (abi.h), but the copy
+// that userspace reads may be updated a moment after the kernel's at a
+// tick; a decision is only taken as certain when it holds over the
+// widened window.
 constexpr uint64_t kClockSlack = 50'000;
 
 TEST(ReplyLimitKernel, MatchesTheModelFrameByFrame) {
@@ -570,9 +565,9 @@ TEST(ReplyLimitKernel, MatchesTheModelFrameByFrame) {
     const reply_key k = model::reply_key_of(t.cfg, r.frame.src_ip);
     const auto before = read_bucket(t.prog, k);
     const counters c0 = t.prog.read_counters();
-    const uint64_t lo = monotonic_ns() - kClockSlack;
+    const uint64_t lo = model::reply_clock_ns() - kClockSlack;
     const run_result got = t.prog.test_run(in);
-    const uint64_t hi = monotonic_ns() + kClockSlack;
+    const uint64_t hi = model::reply_clock_ns() + kClockSlack;
     const counters c1 = t.prog.read_counters();
     const auto after = read_bucket(t.prog, k);
 

@@ -411,9 +411,7 @@ check_report check_instance(const instance& inst, unsigned count,
       bucket_reading r;
       dc_reply_bucket b{};
       if (bpf_map_lookup_elem(fd, k.data(), &b) == 0) r.bucket = b;
-      timespec ts{};
-      clock_gettime(CLOCK_MONOTONIC, &ts);
-      r.now_ns = uint64_t(ts.tv_sec) * 1000000000u + uint64_t(ts.tv_nsec);
+      r.now_ns = model::reply_clock_ns();
       return r;
     };
   check_report report;

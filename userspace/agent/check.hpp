@@ -58,8 +58,7 @@ struct check_report {
 };
 
 // The live bucket of a reply rate limit prefix (nullopt: none), read
-// after a frame ran, with the kernel's clock (CLOCK_MONOTONIC) read after
-// that.
+// after a frame ran, with the reply clock (abi.h) read after that.
 struct bucket_reading {
   std::optional<dc_reply_bucket> bucket;
   uint64_t now_ns = 0;

@@ -4,6 +4,7 @@
 #include "dtls_cookie/model.hpp"
 
 #include <linux/bpf.h>
+#include <time.h>
 
 #include <cstring>
 #include <optional>
@@ -149,6 +150,12 @@ reply_key reply_key_of(const dc_config& cfg, const packet::ip_addr& dst) {
   for (unsigned bit = keep; bit < 128; ++bit)
     k[bit / 8] &= uint8_t(~(0x80u >> (bit % 8)));
   return k;
+}
+
+uint64_t reply_clock_ns() {
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+  return uint64_t(ts.tv_sec) * 1'000'000'000u + uint64_t(ts.tv_nsec);
 }
 
 reply_decision reply_take(const dc_config& cfg,

@@ -211,9 +211,16 @@ struct dc_reply_key {
 	__u8 addr[16];
 };
 
+/*
+ * The reply clock: bpf_ktime_get_coarse_ns() in the program,
+ * CLOCK_MONOTONIC_COARSE in userspace (model::reply_clock_ns()), one clock
+ * that advances once a kernel tick. Half the cost of bpf_ktime_get_ns() on
+ * the answer path, and a bucket only needs the time between refills, which
+ * it keeps exactly: tokens arrive a tick's worth at a time.
+ */
 struct dc_reply_bucket {
 	__u64 tokens;  /* in 1/DC_REPLY_TOKEN replies */
-	__u64 last_ns; /* bpf_ktime_get_ns() of the last refill */
+	__u64 last_ns; /* the reply clock at the last refill */
 };
 
 /* The limit's load-time settings; rate 0 turns it off (all fields 0). */
