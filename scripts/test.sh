@@ -68,6 +68,10 @@ fuzz_failures() {
   local targets bad
   targets=$(find fuzz/corpus -mindepth 1 -maxdepth 1 -type d | wc -l)
   bad=$(sed -n '/^fuzz.sh: FAILED$/,$p' "$1" | grep -c '^  ') || true
+  # Neither verdict: it stopped before the targets ran (a build failure).
+  if ! grep -q '^fuzz.sh: no crash in' "$1" && ((bad == 0)); then
+    echo 0 && return
+  fi
   passed=$((passed + targets - bad))
   failed=$((failed + bad))
   echo "$bad"
