@@ -48,33 +48,33 @@ passed=0
 failed=0
 stages=()
 
-# ctest_failures LOG: the tests CTest counted in LOG added to the sums;
-# prints how many failed.
-ctest_failures() {
-  local line total bad
+# Each counter adds the tests of a stage's LOG to the sums and leaves how
+# many of them failed in $stage_failed.
+stage_failed=0
+
+# ctest_counts LOG: CTest's own count.
+ctest_counts() {
+  local line
+  stage_failed=0
   line=$(grep -E '^[0-9]+% tests passed, [0-9]+ tests? failed out of [0-9]+' \
-    "$1" | tail -n 1) || true
-  [[ -n $line ]] || { echo 0 && return; }
-  bad=$(sed -E 's/.* ([0-9]+) tests? failed.*/\1/' <<<"$line")
-  total=$(sed -E 's/.* out of ([0-9]+).*/\1/' <<<"$line")
-  passed=$((passed + total - bad))
-  failed=$((failed + bad))
-  echo "$bad"
+    "$1" | tail -n 1) || return 0
+  stage_failed=$(sed -E 's/.* ([0-9]+) tests? failed.*/\1/' <<<"$line")
+  passed=$((passed + $(sed -E 's/.* out of ([0-9]+).*/\1/' <<<"$line") -
+    stage_failed))
+  failed=$((failed + stage_failed))
 }
 
-# fuzz_failures LOG: one test per fuzz target (its corpus run and its
-# fuzzing) added to the sums; prints how many failed.
-fuzz_failures() {
-  local targets bad
+# fuzz_counts LOG: one test per fuzz target (its corpus run and its
+# fuzzing), once fuzz.sh got as far as a verdict.
+fuzz_counts() {
+  local targets
   targets=$(find fuzz/corpus -mindepth 1 -maxdepth 1 -type d | wc -l)
-  bad=$(sed -n '/^fuzz.sh: FAILED$/,$p' "$1" | grep -c '^  ') || true
-  # Neither verdict: it stopped before the targets ran (a build failure).
-  if ! grep -q '^fuzz.sh: no crash in' "$1" && ((bad == 0)); then
-    echo 0 && return
+  stage_failed=$(sed -n '/^fuzz.sh: FAILED$/,$p' "$1" | grep -c '^  ') || true
+  if ((stage_failed == 0)) && ! grep -q '^fuzz.sh: no crash in' "$1"; then
+    return 0 # it stopped before the targets ran (a build failure)
   fi
-  passed=$((passed + targets - bad))
-  failed=$((failed + bad))
-  echo "$bad"
+  passed=$((passed + targets - stage_failed))
+  failed=$((failed + stage_failed))
 }
 
 # stage NAME COUNTER CMD...: runs CMD with its output on the terminal and
@@ -82,31 +82,29 @@ fuzz_failures() {
 # A stage that fails without a failed test (a build, a sanitizer report
 # outside any test's verdict) counts as one failure.
 stage() {
-  local name=$1 counter=$2 rc=0 t0=$SECONDS log bad
+  local name=$1 counter=$2 rc=0 t0=$SECONDS log
   shift 2
   log=$logs/$(tr -c 'a-zA-Z0-9\n' '-' <<<"$name" | tr -s '-').log
   echo "==== $name"
   "$@" 2>&1 | tee "$log" || rc=$?
-  # Not in a subshell: the counter adds to the sums.
-  "$counter" "$log" >"$log.failed"
-  bad=$(cat "$log.failed")
+  "$counter" "$log"
   if ((rc == 0)); then
     stages+=("passed  $name ($((SECONDS - t0)) s)")
   else
-    ((bad > 0)) || failed=$((failed + 1))
+    ((stage_failed > 0)) || failed=$((failed + 1))
     stages+=("FAILED  $name ($((SECONDS - t0)) s, exit $rc; log $log)")
   fi
 }
 
-stage "tests" ctest_failures \
+stage "tests" ctest_counts \
   ctest --test-dir "$build" --output-on-failure --timeout 600 -j1 \
   "${ctest_args[@]}"
 if [[ -n $sanitize ]]; then
-  stage "tests under AddressSanitizer and UBSan" ctest_failures \
+  stage "tests under AddressSanitizer and UBSan" ctest_counts \
     scripts/sanitize.sh
 fi
 if [[ -n $fuzz ]]; then
-  stage "fuzz targets, ${fuzz_time} s each" fuzz_failures \
+  stage "fuzz targets, ${fuzz_time} s each" fuzz_counts \
     scripts/fuzz.sh --time "$fuzz_time"
 fi
 

@@ -298,8 +298,8 @@ void require_multiprog_support() {
     throw error(
         "--multiprog: this kernel loads no freplace (BPF_PROG_TYPE_EXT) "
         "programs (libbpf's probe of the type failed), and libxdp's "
-        "dispatcher, which runs several XDP "
-        "programs on one interface, is made of them; libxdp itself (so "
+        "dispatcher, which runs several XDP programs on one interface, is "
+        "made of them; libxdp itself (so "
         "xdp-loader too) attaches a single program alone here. Attach "
         "without --multiprog to an interface that carries no other XDP "
         "program");
